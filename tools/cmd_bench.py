@@ -1,0 +1,27 @@
+"""`feature-service bench ingest|engine|journal`: print measured figures beside a naive baseline."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+#: bench name -> module under tools/ with add_arguments(p) and run(args).
+BENCHES = {
+    "ingest": ("tools.bench_ingest", "simulator -> bridge -> journal throughput per fsync policy"),
+    "engine": ("tools.bench_engine", "order book, apply, tick and replay costs"),
+    "journal": ("tools.bench_journal", "journal write and read throughput"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Attach one sub-command per benchmark."""
+    sub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    for name, (module, help_text) in BENCHES.items():
+        b = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(b)
+        b.set_defaults(_bench_module=module)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen benchmark."""
+    return int(importlib.import_module(args._bench_module).run(args) or 0)
