@@ -28,7 +28,7 @@ Payload per kind (keys are short because they are journaled for every event):
 - TICKER: ``type`` "snapshot" | "delta", ``fields`` dict[str, str] — Bybit's fields exactly as
   sent (strings); a delta carries only the changed ones and the engine merges them.
 - FUNDING: ``rate`` float, ``next_ms`` int (next settlement, ms), ``interval_h`` float (0 unknown).
-- EXECUTION: ``fields`` dict[str, str] — one fill of our own order, as sent.
+- EXECUTION: ``fills`` list[dict[str, str]] — fills of our own orders for this symbol, as sent.
 - TICK: empty. ``recv_ns`` is the whole-second boundary the tick stands for.
 - RESYNC_REQUEST: ``topic`` str (Bybit topic, e.g. ``orderbook.200.SOLUSDT``), ``reason`` str
   (``gap`` | ``crossed`` | ``reset`` | ``gateway_down`` | ``gateway_up``), ``via`` str.

@@ -1,0 +1,84 @@
+"""The catalogue of feature functions the registry may name: their sources and parameters.
+
+This is the declarative half of "one kernel registered in one place": `engine/functions.py`
+holds the computation of each entry, keyed by the same name. The registry validates every
+feature against `FUNCTIONS` (unknown function, unknown source, missing window, parameter out of
+range) before anything is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Input sources a feature may read.
+SOURCES = frozenset({"orderbook", "trades", "ticker", "funding", "kline", "clock", "features"})
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a function: its type, default and allowed range or choices."""
+
+    type: type
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] = ()
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What a registry entry naming this function must and may declare."""
+
+    name: str
+    sources: frozenset[str]
+    doc: str
+    #: A window ``(t − W, t]`` is required (``window: 3s``).
+    needs_window: bool = False
+    #: How many other features it reads through ``inputs:`` (0 for base functions).
+    n_inputs: int = 0
+    params: dict[str, ParamSpec] = field(default_factory=dict)
+
+
+def _f(name: str, sources: str, doc: str, **kw: Any) -> FunctionSpec:
+    return FunctionSpec(name=name, sources=frozenset(sources.split(",")), doc=doc, **kw)
+
+
+_LEVELS = ParamSpec(int, default=5, min=1, max=1000)
+_SIDE = ParamSpec(str, choices=("bid", "ask"), required=True)
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    s.name: s
+    for s in (
+        _f("mid_price", "orderbook", "(best_bid + best_ask) / 2"),
+        _f("spread_abs", "orderbook", "best_ask − best_bid"),
+        _f("spread_rel", "orderbook", "spread_abs / mid_price"),
+        _f("log_return", "orderbook", "ln(mid_t / mid_{t−seconds}), mids taken at ticks",
+           params={"seconds": ParamSpec(int, required=True, min=1, max=86400)}),
+        _f("volatility", "orderbook", "sample std (ddof=1) of finite 1 s log returns at ticks in (t−seconds, t]",
+           params={"seconds": ParamSpec(int, required=True, min=2, max=86400)}),
+        _f("vwap", "trades", "Σ p·v / Σ v over trades in the window", needs_window=True),
+        _f("volume", "trades", "Σ v over trades in the window (base units)", needs_window=True),
+        _f("signed_volume", "trades", "Σ s·v, s = +1 taker Buy, −1 taker Sell", needs_window=True),
+        _f("buy_sell_ratio", "trades", "buy_vol / sell_vol (NaN when sell_vol = 0)", needs_window=True),
+        _f("trade_count", "trades", "number of trades (not messages) in the window", needs_window=True),
+        _f("net_aggressor_pressure", "trades", "Σ s·p·v: buy notional − sell notional", needs_window=True),
+        _f("depth", "orderbook", "Σ size of the best `levels` levels of `side`",
+           params={"side": _SIDE, "levels": _LEVELS}),
+        _f("depth_imbalance", "orderbook", "(bid − ask)/(bid + ask) of top-`levels` depth", params={"levels": _LEVELS}),
+        _f("slope", "orderbook", "OLS slope of size against level index 1..levels on `side`",
+           params={"side": _SIDE, "levels": ParamSpec(int, default=10, min=2, max=1000)}),
+        _f("churn_rate", "orderbook", "deltas that changed best bid or ask price in the window, per second",
+           needs_window=True),
+        _f("liquidity_density", "orderbook", "size on both sides within `bps` of mid",
+           params={"bps": ParamSpec(float, default=10.0, min=0.0, max=10000.0)}),
+        _f("funding_rate", "ticker,funding", "last known funding rate"),
+        _f("time_to_funding", "ticker,funding", "(next_funding_time − t) in minutes"),
+        _f("time_of_day", "clock", "seconds since UTC midnight / 86400"),
+        _f("ref", "features", "the value of another feature (used with normalise)", n_inputs=1),
+    )
+}
+
+#: Normalisation methods a feature may declare (``normalise: {method: zscore, n: 300}``).
+NORMALISATIONS = {"zscore": {"n": ParamSpec(int, required=True, min=2, max=100_000)}}
