@@ -1,0 +1,481 @@
+"""Rolling windows on engine time: trade sums, trade-id dedupe, per-tick series, event counters.
+
+Engine time is ``recv_ns`` (int64 ns). A window ``W`` at tick time ``t`` covers the events with
+``recv_ns`` in the half-open interval ``(t − W, t]``. Events arrive in non-decreasing ``recv_ns``
+order (the journal guarantees it); appending out of order raises ``ValueError``.
+
+Storage is plain numpy columns with a live range ``[head, tail)``: eviction only moves ``head``
+(a binary search), and the columns are relocated, compacted and resized now and then, which keeps
+appends amortised O(1). Sums run in numba kernels sequentially in arrival order, so results are a
+pure function of the events and bit-identical across runs, restores and ``NUMBA_DISABLE_JIT=1``.
+
+Every class has ``to_state() -> dict`` (msgpack-friendly: ints, str, bytes, lists) and
+``from_state(d)``; arrays travel as little-endian bytes, so NaN payloads survive bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from engine.jit import kernel
+
+# --- layout of one row of `TradeWindow.stats` / `stats_multi` -----------------------------------
+
+#: Σ v over the window (base units).
+STAT_SUM_V = 0
+#: Σ p·v over the window (quote notional).
+STAT_SUM_PV = 1
+#: Σ v of taker-Buy trades (side > 0).
+STAT_BUY_V = 2
+#: Σ v of taker-Sell trades (side < 0).
+STAT_SELL_V = 3
+#: buy_v − sell_v (one subtraction of the two sums above).
+STAT_SIGNED_V = 4
+#: buy notional − sell notional (Σ p·v of buys minus Σ p·v of sells).
+STAT_SIGNED_PV = 5
+#: Number of trades (not messages), as a float.
+STAT_COUNT = 6
+#: Width of a stats row.
+N_STATS = 7
+
+#: Smallest capacity a column buffer is allocated with (rows).
+MIN_CAPACITY = 64
+
+#: Little-endian dtypes the columns are stored and serialised with.
+NS_DTYPE = np.dtype("<i8")
+F64_DTYPE = np.dtype("<f8")
+SIDE_DTYPE = np.dtype("i1")
+
+NAN = math.nan
+
+
+# --- kernels --------------------------------------------------------------------------------------
+
+
+@kernel
+def _first_after(ns: np.ndarray, lo: int, hi: int, x: int) -> int:
+    """Index of the first element of sorted ``ns[lo:hi]`` greater than x (searchsorted side='right')."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ns[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@kernel
+def _span(ns: np.ndarray, lo: int, hi: int, t: int, window: int) -> tuple[int, int]:
+    """Index range ``[start, end)`` of sorted ``ns[lo:hi]`` with values in ``(t − window, t]``."""
+    end = _first_after(ns, lo, hi, t)
+    return _first_after(ns, lo, end, t - window), end
+
+
+@kernel
+def _sum_trades(p: np.ndarray, v: np.ndarray, side: np.ndarray, start: int, end: int, row: np.ndarray) -> None:
+    """Fill one stats row from trades ``[start, end)``, summing sequentially in arrival order."""
+    sum_v = sum_pv = buy_v = sell_v = buy_pv = sell_pv = 0.0
+    for i in range(start, end):
+        vi = v[i]
+        pvi = p[i] * vi
+        sum_v += vi
+        sum_pv += pvi
+        if side[i] > 0:
+            buy_v += vi
+            buy_pv += pvi
+        elif side[i] < 0:
+            sell_v += vi
+            sell_pv += pvi
+    row[STAT_SUM_V] = sum_v
+    row[STAT_SUM_PV] = sum_pv
+    row[STAT_BUY_V] = buy_v
+    row[STAT_SELL_V] = sell_v
+    row[STAT_SIGNED_V] = buy_v - sell_v
+    row[STAT_SIGNED_PV] = buy_pv - sell_pv
+    row[STAT_COUNT] = float(end - start)
+
+
+@kernel
+def _trade_stats(ns: np.ndarray, p: np.ndarray, v: np.ndarray, side: np.ndarray, lo: int, hi: int,
+                 t: int, windows: np.ndarray) -> np.ndarray:
+    """Stats rows (k × N_STATS) of trades in ``(t − W, t]`` for each window W of ``windows``."""
+    out = np.zeros((windows.shape[0], N_STATS))
+    end = _first_after(ns, lo, hi, t)
+    for j in range(windows.shape[0]):
+        start = _first_after(ns, lo, end, t - windows[j])
+        _sum_trades(p, v, side, start, end, out[j])
+    return out
+
+
+@kernel
+def _finite_moments(x: np.ndarray) -> tuple[int, float, float]:
+    """(n, mean, Σ (x − mean)²) over the finite values of x, in two sequential passes.
+
+    A constant series gives exactly 0 for the squares (its rounded mean would not), so a flat
+    feature has std 0 and z-score NaN rather than noise.
+    """
+    n = 0
+    total = 0.0
+    lo = math.inf
+    hi = -math.inf
+    for i in range(x.shape[0]):
+        if math.isfinite(x[i]):
+            n += 1
+            total += x[i]
+            lo = min(lo, x[i])
+            hi = max(hi, x[i])
+    if n == 0:
+        return 0, NAN, NAN
+    if lo == hi:
+        return n, lo, 0.0
+    mean = total / n
+    ss = 0.0
+    for i in range(x.shape[0]):
+        if math.isfinite(x[i]):
+            d = x[i] - mean
+            ss += d * d
+    return n, mean, ss
+
+
+@kernel
+def _sample_std(x: np.ndarray) -> float:
+    """Sample standard deviation (ddof=1) of the finite values; NaN with fewer than 2."""
+    n, _, ss = _finite_moments(x)
+    if n < 2:
+        return NAN
+    return math.sqrt(ss / (n - 1))
+
+
+@kernel
+def _zscore(x_t: float, history: np.ndarray) -> float:
+    """(x_t − mean) / std (ddof=1) over the finite history; NaN if undefined or std is 0."""
+    if not math.isfinite(x_t):
+        return NAN
+    n, mean, ss = _finite_moments(history)
+    if n < 2:
+        return NAN
+    std = math.sqrt(ss / (n - 1))
+    if std == 0.0:
+        return NAN
+    return (x_t - mean) / std
+
+
+# --- readable wrappers ------------------------------------------------------------------------------
+
+
+def sample_std(values: Sequence[float] | np.ndarray) -> float:
+    """Sample std (ddof=1) of the finite values (volatility of 1 s returns); NaN with fewer than 2."""
+    return float(_sample_std(np.ascontiguousarray(values, dtype=np.float64)))
+
+
+def rolling_zscore(x_t: float, history: Sequence[float] | np.ndarray) -> float:
+    """Z-score of x_t against the last N tick values (x_t included); NaN when undefined."""
+    return float(_zscore(float(x_t), np.ascontiguousarray(history, dtype=np.float64)))
+
+
+# --- storage ----------------------------------------------------------------------------------------
+
+
+def _capacity_for(rows: int) -> int:
+    """Buffer size for `rows` live rows: a power of two with at least as much free room again."""
+    return max(MIN_CAPACITY, 1 << max(2 * rows - 1, 1).bit_length())
+
+
+class _Columns:
+    """Aligned numpy columns holding live rows ``[head, tail)``; column 0 is the sorted time."""
+
+    __slots__ = ("cols", "head", "tail")
+
+    def __init__(self, dtypes: Sequence[np.dtype], rows: int = 0) -> None:
+        cap = _capacity_for(rows)
+        self.cols = [np.zeros(cap, dtype=dt) for dt in dtypes]
+        self.head = 0
+        self.tail = 0
+
+    def __len__(self) -> int:
+        return self.tail - self.head
+
+    @property
+    def times(self) -> np.ndarray:
+        """The time column (whole buffer; only ``[head, tail)`` is live)."""
+        return self.cols[0]
+
+    def last_time(self) -> int | None:
+        """Time of the newest live row, None when empty."""
+        return int(self.cols[0][self.tail - 1]) if self.tail > self.head else None
+
+    def append(self, n: int, values: Sequence[Any]) -> None:
+        """Append n rows; each value is a scalar (broadcast) or an array of n, one per column."""
+        self._make_room(n)
+        tail = self.tail
+        for col, val in zip(self.cols, values, strict=True):
+            col[tail:tail + n] = val
+        self.tail = tail + n
+
+    def drop_through(self, cutoff: int) -> None:
+        """Drop the rows with time ≤ cutoff (binary search; no copying)."""
+        self.head = _first_after(self.cols[0], self.head, self.tail, cutoff)
+
+    def keep_last(self, n: int) -> None:
+        """Drop all but the newest n rows."""
+        self.head = max(self.head, self.tail - n)
+
+    def live(self, i: int) -> np.ndarray:
+        """View of the live rows of column i."""
+        return self.cols[i][self.head:self.tail]
+
+    def _make_room(self, n: int) -> None:
+        """Ensure n free rows after tail: relocate the live rows into a right-sized buffer if needed."""
+        if self.tail + n <= self.cols[0].shape[0]:
+            return
+        live = self.tail - self.head
+        cap = _capacity_for(live + n)
+        new = []
+        for col in self.cols:
+            buf = np.zeros(cap, dtype=col.dtype)
+            buf[:live] = col[self.head:self.tail]
+            new.append(buf)
+        self.cols, self.head, self.tail = new, 0, live
+
+    def to_state(self) -> list[bytes]:
+        """Live rows of each column as little-endian bytes."""
+        return [self.live(i).tobytes() for i in range(len(self.cols))]
+
+    @classmethod
+    def from_state(cls, dtypes: Sequence[np.dtype], blobs: Sequence[bytes]) -> _Columns:
+        """Rebuild from `to_state` output; every column must hold the same number of rows."""
+        arrays = [np.frombuffer(b, dtype=dt) for dt, b in zip(dtypes, blobs, strict=True)]
+        rows = arrays[0].shape[0]
+        if any(a.shape[0] != rows for a in arrays):
+            raise ValueError(f"column lengths differ: {[a.shape[0] for a in arrays]}")
+        c = cls(dtypes, rows)
+        c.append(rows, arrays)
+        return c
+
+
+def _check_order(cols: _Columns, t: int, what: str) -> None:
+    """Raise ValueError when t is older than the newest stored time (order is the journal's promise)."""
+    last = cols.last_time()
+    if last is not None and t < last:
+        raise ValueError(f"{what}: time {t} is older than the last one stored ({last})")
+
+
+# --- trades -----------------------------------------------------------------------------------------
+
+_TRADE_DTYPES = (NS_DTYPE, F64_DTYPE, F64_DTYPE, SIDE_DTYPE)
+_TRADE_KEYS = ("ns", "p", "v", "side")
+
+
+class TradeWindow:
+    """The trades of one symbol over the last `horizon_ns` of engine time, with window sums."""
+
+    __slots__ = ("horizon_ns", "_cols")
+
+    def __init__(self, horizon_ns: int) -> None:
+        self.horizon_ns = int(horizon_ns)
+        self._cols = _Columns(_TRADE_DTYPES)
+
+    def __len__(self) -> int:
+        """Number of trades held."""
+        return len(self._cols)
+
+    def add(self, recv_ns: int, p: np.ndarray, v: np.ndarray, side: np.ndarray) -> None:
+        """Append one message's trades (price, size, side ±1), all received at `recv_ns`."""
+        n = len(p)
+        if len(v) != n or len(side) != n:
+            raise ValueError(f"trade arrays differ in length: p {n}, v {len(v)}, side {len(side)}")
+        if n:
+            _check_order(self._cols, recv_ns, "TradeWindow.add")
+            self._cols.append(n, (recv_ns, p, v, side))
+
+    def evict(self, t: int) -> None:
+        """Drop trades with recv_ns ≤ t − horizon: no window ending at t or later can see them."""
+        self._cols.drop_through(t - self.horizon_ns)
+
+    def stats(self, t: int, window_ns: int) -> np.ndarray:
+        """One stats row (N_STATS, layout STAT_*) over trades in ``(t − window_ns, t]``."""
+        return self.stats_multi(t, np.array([window_ns], dtype=np.int64))[0]
+
+    def stats_multi(self, t: int, windows_ns: np.ndarray) -> np.ndarray:
+        """Stats rows (len(windows_ns) × N_STATS) for several windows ending at t, in one kernel call."""
+        c = self._cols
+        ns, p, v, side = c.cols
+        return _trade_stats(ns, p, v, side, c.head, c.tail, t, np.asarray(windows_ns, dtype=np.int64))
+
+    def to_state(self) -> dict[str, Any]:
+        """Horizon and the held trades as little-endian bytes columns."""
+        return {"horizon_ns": self.horizon_ns, **dict(zip(_TRADE_KEYS, self._cols.to_state(), strict=True))}
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any], horizon_ns: int | None = None) -> TradeWindow:
+        """Rebuild from `to_state` output; `horizon_ns` overrides the saved horizon (registry change)."""
+        w = cls(d["horizon_ns"] if horizon_ns is None else horizon_ns)
+        w._cols = _Columns.from_state(_TRADE_DTYPES, [d[k] for k in _TRADE_KEYS])
+        return w
+
+
+class TradeIdFilter:
+    """Trade-id dedupe: an id is fresh unless accepted within the last `horizon_ns` (first sighting)."""
+
+    __slots__ = ("horizon_ns", "_seen", "_batches")
+
+    def __init__(self, horizon_ns: int) -> None:
+        self.horizon_ns = int(horizon_ns)
+        self._seen: set[str] = set()
+        self._batches: deque[tuple[int, list[str]]] = deque()
+
+    def __len__(self) -> int:
+        """Number of ids remembered."""
+        return len(self._seen)
+
+    def fresh(self, recv_ns: int, ids: Sequence[str]) -> np.ndarray:
+        """Mask of the ids not seen within the horizon (nor earlier in `ids`); remember the fresh ones."""
+        if self._batches and recv_ns < self._batches[-1][0]:
+            raise ValueError(f"TradeIdFilter.fresh: time {recv_ns} is older than {self._batches[-1][0]}")
+        self.evict(recv_ns)
+        if self._seen.isdisjoint(ids) and len(set(ids)) == len(ids):
+            mask, new = np.ones(len(ids), dtype=bool), list(ids)
+        else:
+            mask, new = self._split(ids)
+        if new:
+            self._seen.update(new)
+            self._batches.append((int(recv_ns), new))
+        return mask
+
+    def _split(self, ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """Slow path with duplicates: the mask and the fresh ids in message order."""
+        mask = np.zeros(len(ids), dtype=bool)
+        new: list[str] = []
+        taken: set[str] = set()
+        for i, tid in enumerate(ids):
+            if tid not in self._seen and tid not in taken:
+                mask[i] = True
+                taken.add(tid)
+                new.append(tid)
+        return mask, new
+
+    def evict(self, t: int) -> None:
+        """Forget ids accepted at recv_ns ≤ t − horizon, oldest message first (insertion order)."""
+        cutoff = t - self.horizon_ns
+        while self._batches and self._batches[0][0] <= cutoff:
+            self._seen.difference_update(self._batches.popleft()[1])
+
+    def to_state(self) -> dict[str, Any]:
+        """Horizon and the remembered ids as [recv_ns, [ids…]] per message, oldest first."""
+        return {"horizon_ns": self.horizon_ns, "batches": [[ns, list(ids)] for ns, ids in self._batches]}
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any], horizon_ns: int | None = None) -> TradeIdFilter:
+        """Rebuild from `to_state` output; `horizon_ns` overrides the saved horizon (registry change)."""
+        f = cls(d["horizon_ns"] if horizon_ns is None else horizon_ns)
+        for ns, ids in d["batches"]:
+            batch = [str(i) for i in ids]
+            f._batches.append((int(ns), batch))
+            f._seen.update(batch)
+        return f
+
+
+# --- ticks and event times ----------------------------------------------------------------------------
+
+_TICK_DTYPES = (NS_DTYPE, F64_DTYPE)
+
+
+class TickSeries:
+    """The value of something at each tick (mid, a feature), keeping the last `capacity` ticks."""
+
+    __slots__ = ("capacity", "_cols")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"TickSeries capacity must be ≥ 1, got {capacity}")
+        self.capacity = int(capacity)
+        self._cols = _Columns(_TICK_DTYPES)
+
+    def __len__(self) -> int:
+        """Number of ticks held (at most `capacity`)."""
+        return len(self._cols)
+
+    def push(self, t: int, value: float) -> None:
+        """Record `value` at tick time t (strictly after the previous tick); drop the oldest beyond capacity."""
+        last = self._cols.last_time()
+        if last is not None and t <= last:
+            raise ValueError(f"TickSeries.push: tick {t} is not after the last one ({last})")
+        self._cols.append(1, (t, value))
+        self._cols.keep_last(self.capacity)
+
+    def at(self, t: int) -> float:
+        """The value recorded at exactly tick time t; NaN if that tick is missing or too old."""
+        c = self._cols
+        i = _first_after(c.times, c.head, c.tail, t) - 1
+        if i >= c.head and c.times[i] == t:
+            return float(c.cols[1][i])
+        return NAN
+
+    def window_values(self, t: int, span_ns: int) -> np.ndarray:
+        """Copy of the values of the held ticks with time in ``(t − span_ns, t]``, oldest first."""
+        c = self._cols
+        start, end = _span(c.times, c.head, c.tail, t, span_ns)
+        return c.cols[1][start:end].copy()
+
+    def last_n(self, n: int) -> np.ndarray:
+        """Copy of the values of the newest n held ticks (fewer if not held), oldest first."""
+        c = self._cols
+        return c.cols[1][max(c.head, c.tail - max(n, 0)):c.tail].copy()
+
+    def to_state(self) -> dict[str, Any]:
+        """Capacity and the held ticks as little-endian bytes columns."""
+        ns, values = self._cols.to_state()
+        return {"capacity": self.capacity, "ns": ns, "values": values}
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any], capacity: int | None = None) -> TickSeries:
+        """Rebuild from `to_state` output; `capacity` overrides the saved one (keeps the newest ticks)."""
+        s = cls(d["capacity"] if capacity is None else capacity)
+        s._cols = _Columns.from_state(_TICK_DTYPES, [d["ns"], d["values"]])
+        s._cols.keep_last(s.capacity)
+        return s
+
+
+class EventTimes:
+    """Times of events (best-price changes) over the last `horizon_ns`, counted per window."""
+
+    __slots__ = ("horizon_ns", "_cols")
+
+    def __init__(self, horizon_ns: int) -> None:
+        self.horizon_ns = int(horizon_ns)
+        self._cols = _Columns((NS_DTYPE,))
+
+    def __len__(self) -> int:
+        """Number of event times held."""
+        return len(self._cols)
+
+    def add(self, t_ns: int) -> None:
+        """Record one event at engine time t_ns (non-decreasing)."""
+        _check_order(self._cols, t_ns, "EventTimes.add")
+        self._cols.append(1, (t_ns,))
+
+    def count(self, t: int, window_ns: int) -> int:
+        """Number of events with time in ``(t − window_ns, t]``."""
+        c = self._cols
+        start, end = _span(c.times, c.head, c.tail, t, window_ns)
+        return end - start
+
+    def evict(self, t: int) -> None:
+        """Drop events with time ≤ t − horizon: no window ending at t or later can see them."""
+        self._cols.drop_through(t - self.horizon_ns)
+
+    def to_state(self) -> dict[str, Any]:
+        """Horizon and the held times as little-endian int64 bytes."""
+        return {"horizon_ns": self.horizon_ns, "ns": self._cols.to_state()[0]}
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any], horizon_ns: int | None = None) -> EventTimes:
+        """Rebuild from `to_state` output; `horizon_ns` overrides the saved horizon (registry change)."""
+        e = cls(d["horizon_ns"] if horizon_ns is None else horizon_ns)
+        e._cols = _Columns.from_state((NS_DTYPE,), [d["ns"]])
+        return e
