@@ -1,14 +1,34 @@
-"""Placeholder: implemented by its owning change."""
+"""`feature-service gateway-sim --config FILE`: run the ws-gateway simulator until done or signalled."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import signal
+import threading
+
+#: Exit status when a `kill_after` fault ends the simulator (an abrupt gateway crash).
+KILLED_EXIT = 3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """No arguments yet."""
+    """Attach the simulator options."""
+    p.add_argument("--config", required=True, metavar="FILE", help="simulator YAML (see tools/gateway_sim/config.py)")
+    p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not implemented yet."""
-    raise SystemExit("not implemented yet")
+    """Load the config, publish until the source ends or SIGINT/SIGTERM; a kill fault exits at once."""
+    from tools.gateway_sim import GatewaySim, load_sim_config
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    cfg = load_sim_config(args.config)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    status = GatewaySim(cfg).run(stop)
+    if status == "killed":
+        logging.shutdown()
+        os._exit(KILLED_EXIT)  # crash-like: no clean shutdown, like a killed gateway
+    return 0

@@ -1,0 +1,253 @@
+"""The simulated ws-gateway: XPUB of Bybit frames on gateway topics plus a REP control endpoint.
+
+Usage in process: ``sim = GatewaySim(cfg); sim.start(); ...; sim.stop()`` (or ``run(stop)`` on the
+caller's thread). The XPUB socket behaves like PUB for subscribers but lets the simulator wait until
+one has subscribed to every topic before it publishes, so nothing is lost to the slow-joiner race.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+
+import zmq
+
+from tools.gateway_sim.config import SimConfig
+from tools.gateway_sim.faults import FaultInjector, Pause
+from tools.gateway_sim.playback import playback
+from tools.gateway_sim.synthetic import Frame, SyntheticMarket
+
+log = logging.getLogger("gateway_sim")
+
+#: Frames published between two checks of the control socket when running flat out.
+SERVICE_EVERY = 256
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class GatewaySim:
+    """A ws-gateway stand-in publishing synthetic or recorded frames, with faults and control."""
+
+    def __init__(self, cfg: SimConfig, frames: Sequence[Frame] | None = None) -> None:
+        self.cfg = cfg
+        self._frames = frames
+        self.market: SyntheticMarket | None = None
+        if cfg.source == "synthetic" and frames is None:
+            self.market = SyntheticMarket(cfg.synthetic, cfg.topics, _now_ms())
+            if cfg.synthetic.pregenerate:
+                self._frames = [self.market.next(_now_ms()) for _ in range(cfg.synthetic.messages)]
+        self.faults = FaultInjector(cfg.faults, self.market, cfg.synthetic.depth)
+        self.counters: Counter[str] = Counter()
+        self.status = "new"
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pub: zmq.Socket | None = None
+        self._rep: zmq.Socket | None = None
+        self._poller = zmq.Poller()
+        self._subscribed: set[bytes] = set()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> GatewaySim:
+        """Run the simulator on a daemon thread; returns once its sockets are bound."""
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="gateway-sim", daemon=True)
+        self._thread.start()
+        self.ready.wait(10)
+        if self.status == "error":
+            raise RuntimeError(f"gateway simulator failed to start: {self.error}")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread started by `start` and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread started by `start` to finish on its own (source exhausted)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self, stop: threading.Event) -> str:
+        """Publish until the source ends, `stop` is set or a kill fault fires; return the status."""
+        ctx = zmq.Context()
+        try:
+            self._open(ctx)
+            self.ready.set()
+            self.status = self._serve(stop)
+        except BaseException as e:
+            self.status, self.error = "error", e
+            raise
+        finally:
+            linger = 0 if self.status == "killed" else self.cfg.linger_ms
+            for sock in (self._pub, self._rep):
+                if sock is not None:
+                    sock.close(linger=linger)
+            ctx.term()
+            self.ready.set()
+        log.info("gateway_sim stopped status=%s %s", self.status, _kv(self.counters))
+        return self.status
+
+    def _open(self, ctx: zmq.Context) -> None:
+        cfg = self.cfg
+        pub = ctx.socket(zmq.XPUB)
+        pub.setsockopt(zmq.SNDHWM, cfg.sndhwm)
+        pub.bind(cfg.endpoint)
+        self._pub = pub
+        self._poller.register(pub, zmq.POLLIN)
+        if cfg.control_endpoint:
+            self._rep = ctx.socket(zmq.REP)
+            self._rep.bind(cfg.control_endpoint)
+            self._poller.register(self._rep, zmq.POLLIN)
+        log.info("gateway_sim bound endpoint=%s control=%s source=%s", cfg.endpoint,
+                 cfg.control_endpoint or "-", cfg.source)
+
+    # --- main loop --------------------------------------------------------------------------
+    def _serve(self, stop: threading.Event) -> str:
+        if self.cfg.wait_for_subscriber and not self._wait_for_subscriber(stop):
+            return "stopped"
+        next_log = time.monotonic() + self.cfg.log_interval_s
+        kill_after = self.cfg.faults.kill_after
+        for frame in self._source(stop):
+            for item in self.faults.apply(frame, _now_ms()):
+                if isinstance(item, Pause):
+                    self._sleep_until(time.monotonic() + item.ms / 1000, stop)
+                    continue
+                self._publish(item)
+                if kill_after and self.counters["published"] >= kill_after:
+                    log.warning("gateway_sim kill fault published=%d", self.counters["published"])
+                    return "killed"
+            if time.monotonic() >= next_log:
+                log.info("gateway_sim counters %s", _kv(self.counters))
+                next_log = time.monotonic() + self.cfg.log_interval_s
+        if stop.is_set():
+            return "stopped"
+        for item in self.faults.flush():
+            self._publish(item)  # type: ignore[arg-type]
+        return "done"
+
+    def _publish(self, frame: Frame) -> None:
+        assert self._pub is not None
+        self._pub.send(frame.topic, zmq.SNDMORE)
+        self._pub.send(frame.payload)
+        self.counters["published"] += 1
+        self.counters[frame.kind] += 1
+
+    def _source(self, stop: threading.Event) -> Iterator[Frame]:
+        """Yield frames from the configured source, each once its time has come (paced here so a
+        resubscribe snapshot served while waiting is never overtaken by an older delta)."""
+        t0 = time.monotonic()
+        for i, (due, make) in enumerate(self._schedule()):
+            if due is not None:
+                self._sleep_until(t0 + due, stop)
+            elif i % SERVICE_EVERY == 0:
+                self._service(0)
+            if stop.is_set():
+                return
+            yield make()
+
+    def _schedule(self) -> Iterator[tuple[float | None, Callable[[], Frame]]]:
+        """Yield ``(due_s, make_frame)``: seconds from start (None: now) and how to make the frame."""
+        cfg = self.cfg
+        if cfg.source == "recording" and self._frames is None:
+            for due, frame in playback(cfg.recording, cfg.topics):
+                yield due, _const(frame)
+            return
+        rate = cfg.synthetic.rate_hz
+        if self._frames is not None:
+            makers: Iterator[Callable[[], Frame]] = (_const(f) for f in self._frames)
+        else:
+            market = self.market
+            assert market is not None
+            limit = cfg.synthetic.messages or None
+            makers = (lambda: market.next(_now_ms()) for _ in itertools.islice(itertools.count(), limit))
+        for i, make in enumerate(makers):
+            yield (i / rate if rate > 0 else None), make
+
+    def _wait_for_subscriber(self, stop: threading.Event) -> bool:
+        """Block until every configured topic is subscribed (or stop / timeout); return success."""
+        wanted = {t.encode() for t in self.cfg.topics.names()}
+        deadline = time.monotonic() + self.cfg.wait_timeout_ms / 1000 if self.cfg.wait_timeout_ms else None
+        while not wanted <= self._subscribed:
+            if stop.is_set():
+                return False
+            if deadline is not None and time.monotonic() >= deadline:
+                log.warning("gateway_sim no subscriber after %d ms; publishing anyway", self.cfg.wait_timeout_ms)
+                return True
+            self._service(50)
+        log.info("gateway_sim subscriber ready topics=%d", len(wanted))
+        return True
+
+    def _sleep_until(self, when: float, stop: threading.Event) -> None:
+        """Wait until monotonic time `when`, answering control requests meanwhile."""
+        while not stop.is_set():
+            left = when - time.monotonic()
+            if left <= 0:
+                return
+            self._service(min(left, 0.05) * 1000)
+
+    # --- control and subscriptions ----------------------------------------------------------
+    def _service(self, timeout_ms: float) -> None:
+        """Read subscription messages and answer control requests, waiting up to `timeout_ms`."""
+        events = dict(self._poller.poll(timeout_ms))
+        if self._pub in events:
+            self._read_subscriptions()
+        if self._rep is not None and self._rep in events:
+            request = self._rep.recv()
+            self._rep.send(self.handle_control(request).encode())
+
+    def _read_subscriptions(self) -> None:
+        assert self._pub is not None
+        while True:
+            try:
+                msg = self._pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if msg[:1] == b"\x01":
+                self._subscribed.add(msg[1:])
+                self.counters["subscribe"] += 1
+            elif msg[:1] == b"\x00":
+                self._subscribed.discard(msg[1:])
+                self.counters["unsubscribe"] += 1
+
+    def handle_control(self, request: bytes) -> str:
+        """Answer one control request: ``ping``, ``stats`` or ``resubscribe SYMBOL DEPTH``."""
+        words = request.decode("utf-8", "replace").replace("/", " ").split()
+        self.counters["control"] += 1
+        if words == ["ping"]:
+            return "pong"
+        if words == ["stats"]:
+            return _kv(self.counters)
+        if len(words) == 3 and words[0] == "resubscribe" and words[2].isdigit():
+            return self._resubscribe(words[1], int(words[2]))
+        log.warning("gateway_sim bad control request=%r", request[:100])
+        return "error bad request"
+
+    def _resubscribe(self, symbol: str, depth: int) -> str:
+        """Publish a fresh snapshot of the current book (new ``u`` continuing the sequence)."""
+        if self.market is None:
+            return "error no live book (recording source)"
+        frame = self.market.snapshot(symbol, depth, _now_ms())
+        if frame is None:
+            return f"error unknown book {symbol} {depth}"
+        self._publish(frame)
+        self.counters["resubscribe"] += 1
+        log.info("gateway_sim resubscribe symbol=%s depth=%d", symbol, depth)
+        return "ok"
+
+
+def _const(frame: Frame) -> Callable[[], Frame]:
+    """Return a maker of an already built frame."""
+    return lambda: frame
+
+
+def _kv(counters: Counter[str]) -> str:
+    """Return counters as ``key=value`` pairs (structured log lines)."""
+    return " ".join(f"{k}={v}" for k, v in sorted(counters.items()))
