@@ -127,10 +127,14 @@ def _parse(text: str, source: str) -> Any:
             pass  # a YAML flow mapping; let YAML read it
         except ValueError as e:
             raise RegistryError(f"not valid JSON: {e}", source) from None
+    loader = _StrictLoader(text)
+    loader.name = source  # YAML error marks then say `in "<source>", line …`
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return loader.get_single_data()
     except yaml.YAMLError as e:
         raise RegistryError(f"not valid YAML: {e}", source) from None
+    finally:
+        loader.dispose()
 
 
 # --- top level -------------------------------------------------------------------------------
