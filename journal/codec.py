@@ -1,0 +1,121 @@
+"""Frame codec: one `Record` <-> one length-prefixed, CRC-checked frame (layout in ARCHITECTURE.md).
+
+Frame, little-endian::
+
+    u32 length     bytes after this field (crc + fixed header + body)
+    u32 crc32      zlib CRC-32 of the bytes after this field
+    u64 seq | i64 recv_ns | u16 kind | u16 reserved      (the fixed header a scanner reads)
+    msgpack body   [symbol, ts, cts, payload]
+
+Numpy arrays in the payload travel as msgpack ExtType `EXT_NDARRAY` holding ndim, dtype, shape
+and the raw C-order bytes; they come back as read-only arrays over those bytes (same dtype and
+shape, like `np.frombuffer`).
+`bytes` stay `bytes`, `str` stays `str`, floats are float64 bit for bit (NaN payloads too), dict
+key order is kept. Tuples come back as lists and numpy scalars as Python scalars.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from engine.record import Record
+
+#: msgpack ExtType code of a numpy array.
+EXT_NDARRAY = 1
+#: u32 length + u32 crc32.
+LEN_CRC = struct.Struct("<II")
+#: seq, recv_ns, kind, reserved: the part of the header a scanner extracts without decoding.
+FIXED = struct.Struct("<QqHH")
+#: Bytes before the body: length, crc, fixed header.
+FRAME_HEAD_SIZE = LEN_CRC.size + FIXED.size
+#: Smallest legal `length` field: crc + fixed header + a one-byte body.
+MIN_LENGTH = 4 + FIXED.size + 1
+#: Largest legal `length` field; a bigger one is corruption, not a frame still being written.
+MAX_LENGTH = 64 * 1024 * 1024
+
+_KIND_MAX = 0xFFFF
+_HEAD2 = struct.Struct("<BB")
+#: Decoded array headers (shape, dtype, header size) keyed by their bytes; bounded, cleared when full.
+_ARRAY_HEADS: dict[bytes, tuple[tuple[int, ...], np.dtype, int]] = {}
+_ARRAY_HEADS_MAX = 4096
+
+
+def _pack_ndarray(a: np.ndarray) -> msgpack.ExtType:
+    """Return `a` as an ExtType: u8 ndim, u8 len(dtype), dtype str, int64 shape, C-order bytes."""
+    if a.dtype.hasobject or a.dtype.fields is not None or a.dtype.subdtype is not None:
+        raise TypeError(f"journal cannot store numpy arrays of dtype {a.dtype}")
+    descr = a.dtype.str.encode("ascii")
+    head = _HEAD2.pack(a.ndim, len(descr)) + descr + struct.pack(f"<{a.ndim}q", *a.shape)
+    return msgpack.ExtType(EXT_NDARRAY, head + np.ascontiguousarray(a).tobytes())
+
+
+def _default(obj: Any) -> Any:
+    """Map what msgpack cannot pack natively: numpy arrays and numpy scalars."""
+    if isinstance(obj, np.ndarray):
+        return _pack_ndarray(obj)
+    if isinstance(obj, np.generic) and not isinstance(obj, np.void):
+        return obj.item()
+    raise TypeError(f"journal cannot store values of type {type(obj).__name__}")
+
+
+def _array_head(key: bytes) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Parse an array header (see `_pack_ndarray`) into shape, dtype and its size."""
+    ndim, dlen = key[0], key[1]
+    shape = struct.unpack_from(f"<{ndim}q", key, 2 + dlen)
+    if len(_ARRAY_HEADS) >= _ARRAY_HEADS_MAX:
+        _ARRAY_HEADS.clear()
+    head = _ARRAY_HEADS[key] = (shape, np.dtype(key[2 : 2 + dlen].decode("ascii")), len(key))
+    return head
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    """Restore a numpy array packed by `_pack_ndarray` as a read-only view of `data`."""
+    if code != EXT_NDARRAY:
+        return msgpack.ExtType(code, data)
+    key = data[: 2 + data[1] + 8 * data[0]]
+    shape, dtype, offset = _ARRAY_HEADS.get(key) or _array_head(key)
+    return np.ndarray(shape, dtype, data, offset)
+
+
+_packer = msgpack.Packer(default=_default, use_bin_type=True, autoreset=True)
+
+
+def encode_body(symbol: str, ts: int, cts: int, payload: dict[str, Any]) -> bytes:
+    """Return the msgpack body of a record."""
+    return _packer.pack([symbol, ts, cts, payload])
+
+
+def decode_body(body: bytes | memoryview) -> list[Any]:
+    """Return [symbol, ts, cts, payload] from a frame body."""
+    return msgpack.unpackb(body, ext_hook=_ext_hook, raw=False)
+
+
+def encode(rec: Record) -> bytes:
+    """Return `rec` as one frame. Raises TypeError/ValueError for what the journal cannot store."""
+    if not 0 <= rec.kind <= _KIND_MAX:
+        raise ValueError(f"record kind {rec.kind} outside u16")
+    if not isinstance(rec.symbol, str):
+        raise TypeError(f"record symbol must be str, not {type(rec.symbol).__name__}")
+    body = encode_body(rec.symbol, rec.ts, rec.cts, rec.payload)
+    fixed = FIXED.pack(rec.seq, rec.recv_ns, rec.kind, 0)
+    length = 4 + len(fixed) + len(body)
+    if length > MAX_LENGTH:
+        raise ValueError(f"record of {length} bytes exceeds the journal frame limit {MAX_LENGTH}")
+    return LEN_CRC.pack(length, zlib.crc32(body, zlib.crc32(fixed))) + fixed + body
+
+
+def decode(frame: bytes | memoryview) -> Record:
+    """Return the Record of one whole frame, checking length and CRC (slow path; readers use scan)."""
+    length, crc = LEN_CRC.unpack_from(frame, 0)
+    if length < MIN_LENGTH or len(frame) != 4 + length:
+        raise ValueError(f"frame length field {length} does not match {len(frame)} bytes")
+    if zlib.crc32(memoryview(frame)[LEN_CRC.size :]) != crc:
+        raise ValueError("frame CRC mismatch")
+    seq, recv_ns, kind, _ = FIXED.unpack_from(frame, LEN_CRC.size)
+    symbol, ts, cts, payload = decode_body(memoryview(frame)[FRAME_HEAD_SIZE:])
+    return Record(seq, recv_ns, kind, symbol, ts, cts, payload)
