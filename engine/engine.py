@@ -1,0 +1,255 @@
+"""The deterministic state machine: journal records in, feature vectors and notices out.
+
+The online shard, the offline replay and the dataset builder all drive this one class the same
+way — restore a checkpoint (or start empty), then `apply` every journal record in order. Nothing
+here reads a clock, a file or the environment; the same records give bit-identical state and
+vectors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import msgpack
+import numpy as np
+
+from engine.catalog import FUNCTIONS as CATALOG
+from engine.functions import FUNCTIONS, Compiled, TickContext
+from engine.record import Kind, Record, kind_name
+from engine.symbol_state import INVALIDATING, Horizons, SymbolState
+from engine.windows import TickSeries, rolling_zscore
+from registry import Registry, load_registry_text
+
+NAN = math.nan
+NS = 1_000_000_000
+CHECKPOINT_FORMAT = 1
+
+
+class Vector(NamedTuple):
+    """One feature vector: the tick boundary, the symbol, the book flag and the registry's columns."""
+
+    ts_ns: int
+    symbol: str
+    book_valid: int
+    values: np.ndarray
+    registry_hash: str
+
+
+class Notice(NamedTuple):
+    """Side information for the caller to log and count; `resync` asks for a fresh snapshot of `topic`."""
+
+    seq: int
+    symbol: str
+    topic: str
+    event: str
+    resync: bool
+
+
+class Effects(NamedTuple):
+    """What applying one record produced."""
+
+    vectors: tuple[Vector, ...] = ()
+    notices: tuple[Notice, ...] = ()
+
+
+NOTHING = Effects()
+
+
+class Plan:
+    """A registry compiled for the engine: features in computation order and the history they need."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.hash = registry.content_hash
+        self.width = len(registry.features)
+        trade_windows = sorted({f.window_ns for f in registry.features if "trades" in CATALOG[f.function].sources})
+        self.trade_windows = np.asarray(trade_windows, dtype=np.int64)
+        self.features = [self._compile(registry, i, trade_windows) for i in registry.order]
+        self.horizons = self._horizons(registry)
+
+    @staticmethod
+    def _compile(registry: Registry, i: int, trade_windows: list[int]) -> Compiled:
+        f = registry.features[i]
+        window = f.window_ns or 0
+        slot = trade_windows.index(window) if "trades" in CATALOG[f.function].sources else -1
+        inputs = tuple(registry.index_of(n) for n in f.inputs)
+        zscore_n = f.normalise.n if f.normalise is not None else 0
+        return Compiled(i, f.name, FUNCTIONS[f.function], dict(f.params), window, f.every_ns, inputs, zscore_n, slot)
+
+    @staticmethod
+    def _horizons(registry: Registry) -> Horizons:
+        trades = churn = 0
+        ticks = 2
+        for f in registry.features:
+            if f.function == "churn_rate":
+                churn = max(churn, f.window_ns or 0)
+            elif "trades" in CATALOG[f.function].sources:
+                trades = max(trades, f.window_ns or 0)
+            seconds = dict(f.params).get("seconds")
+            if f.function in ("log_return", "volatility") and seconds:
+                ticks = max(ticks, int(seconds) + 1)
+        return Horizons(trades, churn, ticks)
+
+
+class Engine:
+    """Order books, trade windows, funding and tick history for a fixed set of symbols."""
+
+    def __init__(self, registry: Registry, symbols: Iterable[str]) -> None:
+        self.symbols = tuple(sorted(set(symbols)))
+        self.plan = Plan(registry)
+        self.states = {s: SymbolState(s, self.plan.horizons) for s in self.symbols}
+        self._reset_feature_state()
+        self.pending_registry: Registry | None = None
+        self.last_seq = 0
+        self.last_tick_ns = 0
+        self.counters: dict[str, int] = {}
+
+    @property
+    def registry(self) -> Registry:
+        """The registry in force."""
+        return self.plan.registry
+
+    def _reset_feature_state(self) -> None:
+        width = self.plan.width
+        self.values = {s: np.full(width, NAN) for s in self.symbols}
+        self.norm = {s: {c.index: TickSeries(c.zscore_n) for c in self.plan.features if c.zscore_n}
+                     for s in self.symbols}
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self.counters[key] = self.counters.get(key, 0) + n
+
+    # --- applying records ----------------------------------------------------------------------
+
+    def apply(self, rec: Record) -> Effects:
+        """Apply one journal record; ticks return vectors, book trouble returns notices."""
+        self.last_seq = rec.seq
+        kind = rec.kind
+        if kind == Kind.TICK:
+            return Effects(self.on_tick(rec), ())
+        if kind in (Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA, Kind.TRADES, Kind.TICKER, Kind.FUNDING):
+            state = self.states.get(rec.symbol)
+            if state is None:
+                self._count("unknown_symbol")
+                return NOTHING
+            return self._apply_market(state, rec)
+        if kind == Kind.GATEWAY_DOWN:
+            return self._gateway(rec, resync=False)
+        if kind == Kind.GATEWAY_UP:
+            return self._gateway(rec, resync=True)
+        if kind == Kind.REGISTRY_CHANGED:
+            self.pending_registry = load_registry_text(rec.payload["content"], source=f"journal seq {rec.seq}")
+        self._count(kind_name(kind))
+        return NOTHING
+
+    def _apply_market(self, state: SymbolState, rec: Record) -> Effects:
+        kind, p = rec.kind, rec.payload
+        if kind == Kind.BOOK_DELTA or kind == Kind.BOOK_SNAPSHOT:
+            ev = state.apply_book(rec.recv_ns, kind == Kind.BOOK_SNAPSHOT, p)
+            if ev.outcome == "applied":
+                return NOTHING
+            self._count(f"book_{ev.outcome}")
+            if ev.became_invalid or ev.outcome == "reset":
+                resync = ev.became_invalid and ev.outcome in INVALIDATING
+                return Effects((), (Notice(rec.seq, state.symbol, ev.topic, ev.outcome, resync),))
+            return NOTHING
+        if kind == Kind.TRADES:
+            dups = state.apply_trades(rec.recv_ns, p)
+            if dups:
+                self._count("trade_duplicates", dups)
+        elif kind == Kind.TICKER:
+            state.funding.apply_ticker(p["type"], p["fields"])
+        else:
+            state.funding.apply_funding(p)
+        return NOTHING
+
+    def _gateway(self, rec: Record, resync: bool) -> Effects:
+        """Gateway down invalidates every book; gateway up also asks for a snapshot of each invalid one."""
+        self._count(kind_name(rec.kind))
+        notices = []
+        for sym in self.symbols:
+            state = self.states[sym]
+            for ev in state.invalidate_books("gateway_down"):
+                notices.append(Notice(rec.seq, sym, ev.topic, "gateway_down", resync))
+            if resync:
+                seen = {n.topic for n in notices}
+                notices.extend(Notice(rec.seq, sym, t, "gateway_down", True)
+                               for t in state.invalid_topics() if t not in seen)
+        return Effects((), tuple(notices))
+
+    # --- ticks -----------------------------------------------------------------------------------
+
+    def on_tick(self, rec: Record) -> tuple[Vector, ...]:
+        """Compute one vector per symbol at the tick boundary `rec.recv_ns`."""
+        t = rec.recv_ns
+        if t <= self.last_tick_ns:
+            self._count("tick_out_of_order")
+            return ()
+        self.last_tick_ns = t
+        if self.pending_registry is not None:
+            self._switch_registry(self.pending_registry)
+        return tuple(self._vector(t, sym) for sym in self.symbols)
+
+    def _vector(self, t: int, sym: str) -> Vector:
+        state, values, norm = self.states[sym], self.values[sym], self.norm[sym]
+        ctx = TickContext(t, state, values, self.plan.trade_windows)
+        state.record_tick(t, ctx.mid())
+        for c in self.plan.features:
+            if t % c.every_ns:
+                continue  # off-cadence: hold the last value
+            x = c.fn(ctx, c)
+            if c.zscore_n:
+                hist = norm[c.index]
+                hist.push(t, x)
+                x = rolling_zscore(x, hist.last_n(c.zscore_n))
+            values[c.index] = x
+        state.evict(t)
+        return Vector(t, sym, int(state.book_valid()), values.copy(), self.plan.hash)
+
+    def _switch_registry(self, registry: Registry) -> None:
+        """Take a journaled registry change at this tick boundary; feature history restarts."""
+        self.pending_registry = None
+        if registry.content_hash == self.plan.hash:
+            return
+        old = {s: st.to_state() for s, st in self.states.items()}
+        self.plan = Plan(registry)
+        self.states = {s: SymbolState.from_state(s, self.plan.horizons, old[s]) for s in self.symbols}
+        self._reset_feature_state()
+        self._count("registry_switched")
+
+    # --- checkpoints -----------------------------------------------------------------------------
+
+    def checkpoint(self) -> bytes:
+        """Serialise the whole engine state; `restore` of these bytes continues bit-identically."""
+        doc = {
+            "format": CHECKPOINT_FORMAT,
+            "registry": self.registry.canonical,
+            "registry_source": self.registry.source,
+            "pending_registry": self.pending_registry.canonical if self.pending_registry else None,
+            "symbols": list(self.symbols),
+            "last_seq": self.last_seq,
+            "last_tick_ns": self.last_tick_ns,
+            "counters": self.counters,
+            "states": {s: self.states[s].to_state() for s in self.symbols},
+            "values": {s: self.values[s].tobytes() for s in self.symbols},
+            "norm": {s: {str(i): ts.to_state() for i, ts in self.norm[s].items()} for s in self.symbols},
+        }
+        return msgpack.packb(doc, use_bin_type=True)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Engine:
+        """Rebuild an engine from `checkpoint` bytes (the registry travels inside them)."""
+        doc: dict[str, Any] = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if doc.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"unsupported checkpoint format {doc.get('format')!r}")
+        eng = cls(load_registry_text(doc["registry"], source=doc["registry_source"]), doc["symbols"])
+        if doc["pending_registry"]:
+            eng.pending_registry = load_registry_text(doc["pending_registry"], source="checkpoint")
+        eng.last_seq, eng.last_tick_ns = int(doc["last_seq"]), int(doc["last_tick_ns"])
+        eng.counters = dict(doc["counters"])
+        h = eng.plan.horizons
+        eng.states = {s: SymbolState.from_state(s, h, doc["states"][s]) for s in eng.symbols}
+        eng.values = {s: np.frombuffer(doc["values"][s], dtype=np.float64).copy() for s in eng.symbols}
+        eng.norm = {s: {int(i): TickSeries.from_state(v) for i, v in doc["norm"][s].items()} for s in eng.symbols}
+        return eng

@@ -1,0 +1,232 @@
+"""The computation of every catalogue function (`engine/catalog.py`), keyed by the same name.
+
+A function takes the tick context of one symbol and a compiled feature (its parameters) and
+returns one float. Work shared by several features (book statistics, trade-window sums) is done
+once per tick and symbol and cached on the context. Adding a function: declare it in
+`engine/catalog.py` and register its computation here with `@register("name")`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engine import bookstats, windows
+from engine.symbol_state import SymbolState
+
+NAN = math.nan
+NS = 1_000_000_000
+DAY_NS = 86_400 * NS
+MINUTE_NS = 60 * NS
+
+
+class Compiled:
+    """One registry feature made ready to compute: its function, parameters and inputs resolved."""
+
+    __slots__ = ("index", "name", "fn", "params", "window_ns", "every_ns", "inputs", "zscore_n", "slot")
+
+    def __init__(self, index: int, name: str, fn: Callable[[TickContext, Compiled], float],
+                 params: dict[str, Any], window_ns: int, every_ns: int, inputs: tuple[int, ...],
+                 zscore_n: int, slot: int) -> None:
+        self.index, self.name, self.fn, self.params = index, name, fn, params
+        self.window_ns, self.every_ns, self.inputs, self.zscore_n = window_ns, every_ns, inputs, zscore_n
+        #: Row of this feature's window in the per-tick trade statistics (−1: not a trade feature).
+        self.slot = slot
+
+
+class TickContext:
+    """What the functions see at tick `t` for one symbol; caches shared intermediate results."""
+
+    __slots__ = ("t", "state", "values", "trade_windows", "_trade_stats", "_mid", "_cache")
+
+    def __init__(self, t: int, state: SymbolState, values: np.ndarray, trade_windows: np.ndarray) -> None:
+        self.t, self.state, self.values, self.trade_windows = t, state, values, trade_windows
+        self._trade_stats: np.ndarray | None = None
+        self._mid: float | None = None
+        self._cache: dict[Any, float] = {}
+
+    def mid(self) -> float:
+        """Mid price of the feature book, NaN while it is invalid or one side is empty."""
+        if self._mid is None:
+            book = self.state.book
+            if book is None or not book.valid:
+                self._mid = NAN
+            else:
+                self._mid = (book.best_bid() + book.best_ask()) / 2.0
+        return self._mid
+
+    def trade_stat(self, f: Compiled, column: int) -> float:
+        """One column of the trade statistics over (t − W, t] for feature `f`'s window."""
+        if self._trade_stats is None:
+            self._trade_stats = self.state.trades.stats_multi(self.t, self.trade_windows)
+        return float(self._trade_stats[f.slot, column])
+
+    def book_side(self, side: str) -> tuple[np.ndarray, int] | None:
+        """The (n, 2) levels and count of one side of the valid feature book, else None."""
+        book = self.state.book
+        if book is None or not book.valid:
+            return None
+        return (book.bids(), book.n_bids) if side == "bid" else (book.asks(), book.n_asks)
+
+    def depth(self, side: str, levels: int) -> float:
+        """Σ size of the best `levels` levels of `side` (cached; NaN while the book is invalid)."""
+        key = ("depth", side, levels)
+        if key not in self._cache:
+            lv = self.book_side(side)
+            self._cache[key] = NAN if lv is None else bookstats.top_depth(lv[0][:, 1], lv[1], levels)
+        return self._cache[key]
+
+
+FUNCTIONS: dict[str, Callable[[TickContext, Compiled], float]] = {}
+
+
+def register(name: str) -> Callable[[Callable[[TickContext, Compiled], float]], Callable[[TickContext, Compiled], float]]:
+    """Register the computation of catalogue function `name`."""
+    def deco(fn: Callable[[TickContext, Compiled], float]) -> Callable[[TickContext, Compiled], float]:
+        FUNCTIONS[name] = fn
+        return fn
+    return deco
+
+
+# --- price -------------------------------------------------------------------------------------
+
+@register("mid_price")
+def mid_price(ctx: TickContext, f: Compiled) -> float:
+    """(best_bid + best_ask) / 2."""
+    return ctx.mid()
+
+
+@register("spread_abs")
+def spread_abs(ctx: TickContext, f: Compiled) -> float:
+    """best_ask − best_bid."""
+    book = ctx.state.book
+    return book.best_ask() - book.best_bid() if book is not None and book.valid else NAN
+
+
+@register("spread_rel")
+def spread_rel(ctx: TickContext, f: Compiled) -> float:
+    """spread_abs / mid_price."""
+    return spread_abs(ctx, f) / ctx.mid()
+
+
+@register("log_return")
+def log_return(ctx: TickContext, f: Compiled) -> float:
+    """ln(mid_t / mid_{t−N}) with both mids taken at ticks."""
+    now, then = ctx.mid(), ctx.state.mids.at(ctx.t - f.params["seconds"] * NS)
+    if now > 0.0 and then > 0.0:
+        return math.log(now / then)
+    return NAN
+
+
+@register("volatility")
+def volatility(ctx: TickContext, f: Compiled) -> float:
+    """Sample std (ddof=1) of the finite 1 s log returns at ticks in (t − N s, t]."""
+    return windows.sample_std(ctx.state.returns_1s.window_values(ctx.t, f.params["seconds"] * NS))
+
+
+# --- trades ------------------------------------------------------------------------------------
+
+@register("vwap")
+def vwap(ctx: TickContext, f: Compiled) -> float:
+    """Σ p·v / Σ v over the window; NaN without trades."""
+    v = ctx.trade_stat(f, windows.STAT_SUM_V)
+    return ctx.trade_stat(f, windows.STAT_SUM_PV) / v if v > 0.0 else NAN
+
+
+@register("volume")
+def volume(ctx: TickContext, f: Compiled) -> float:
+    """Σ v over the window."""
+    return ctx.trade_stat(f, windows.STAT_SUM_V)
+
+
+@register("signed_volume")
+def signed_volume(ctx: TickContext, f: Compiled) -> float:
+    """Σ s·v (taker Buy +1, taker Sell −1)."""
+    return ctx.trade_stat(f, windows.STAT_SIGNED_V)
+
+
+@register("buy_sell_ratio")
+def buy_sell_ratio(ctx: TickContext, f: Compiled) -> float:
+    """buy_vol / sell_vol; NaN when sell_vol is 0."""
+    sell = ctx.trade_stat(f, windows.STAT_SELL_V)
+    return ctx.trade_stat(f, windows.STAT_BUY_V) / sell if sell > 0.0 else NAN
+
+
+@register("trade_count")
+def trade_count(ctx: TickContext, f: Compiled) -> float:
+    """Number of trades in the window."""
+    return ctx.trade_stat(f, windows.STAT_COUNT)
+
+
+@register("net_aggressor_pressure")
+def net_aggressor_pressure(ctx: TickContext, f: Compiled) -> float:
+    """Σ s·p·v: buy notional − sell notional."""
+    return ctx.trade_stat(f, windows.STAT_SIGNED_PV)
+
+
+# --- order book --------------------------------------------------------------------------------
+
+@register("depth")
+def depth(ctx: TickContext, f: Compiled) -> float:
+    """Σ size of the best `levels` levels of `side`."""
+    return ctx.depth(f.params["side"], f.params["levels"])
+
+
+@register("depth_imbalance")
+def depth_imbalance(ctx: TickContext, f: Compiled) -> float:
+    """(bid − ask)/(bid + ask) over the top `levels`; NaN with zero depth."""
+    levels = f.params["levels"]
+    return bookstats.depth_imbalance(ctx.depth("bid", levels), ctx.depth("ask", levels))
+
+
+@register("slope")
+def slope(ctx: TickContext, f: Compiled) -> float:
+    """OLS slope of size against level index 1..levels on `side`; NaN with fewer than 2 levels."""
+    lv = ctx.book_side(f.params["side"])
+    return NAN if lv is None else bookstats.ols_slope(lv[0][:, 1], lv[1], f.params["levels"])
+
+
+@register("churn_rate")
+def churn_rate(ctx: TickContext, f: Compiled) -> float:
+    """Best-price changes (one per delta at most) in the window, per second."""
+    return ctx.state.churn.count(ctx.t, f.window_ns) / (f.window_ns / NS)
+
+
+@register("liquidity_density")
+def liquidity_density(ctx: TickContext, f: Compiled) -> float:
+    """Total size on both sides at levels within `bps` of mid."""
+    book = ctx.state.book
+    if book is None or not book.valid:
+        return NAN
+    return bookstats.liquidity_density(book.bids(), book.n_bids, book.asks(), book.n_asks,
+                                       ctx.mid(), f.params["bps"])
+
+
+# --- perpetual, clock, references --------------------------------------------------------------
+
+@register("funding_rate")
+def funding_rate(ctx: TickContext, f: Compiled) -> float:
+    """Last known funding rate."""
+    return ctx.state.funding.rate
+
+
+@register("time_to_funding")
+def time_to_funding(ctx: TickContext, f: Compiled) -> float:
+    """Minutes from t to the next funding settlement; NaN while unknown."""
+    next_ms = ctx.state.funding.next_ms
+    return (next_ms * 1_000_000 - ctx.t) / MINUTE_NS if next_ms > 0 else NAN
+
+
+@register("time_of_day")
+def time_of_day(ctx: TickContext, f: Compiled) -> float:
+    """Seconds since UTC midnight / 86400."""
+    return (ctx.t % DAY_NS) / DAY_NS
+
+
+@register("ref")
+def ref(ctx: TickContext, f: Compiled) -> float:
+    """The current value of another feature (computed earlier in dependency order)."""
+    return float(ctx.values[f.inputs[0]])

@@ -1,0 +1,165 @@
+"""Everything the engine knows about one symbol: its books, trade windows, funding and tick history."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.funding import FundingState
+from engine.orderbook import OrderBook
+from engine.windows import EventTimes, TickSeries, TradeIdFilter, TradeWindow
+
+NAN = math.nan
+NS = 1_000_000_000
+
+#: Outcomes of a book update that leave the book invalid and call for a resync.
+INVALIDATING = frozenset({"gap", "crossed", "reset"})
+
+
+class Horizons:
+    """How much history the registry needs: the longest trade and churn windows, tick spans."""
+
+    __slots__ = ("trades_ns", "churn_ns", "ticks")
+
+    def __init__(self, trades_ns: int, churn_ns: int, ticks: int) -> None:
+        self.trades_ns = max(trades_ns, NS)
+        self.churn_ns = max(churn_ns, NS)
+        self.ticks = max(ticks, 2)
+
+
+class BookEvent:
+    """What one book record did: the outcome string and whether the book just became invalid."""
+
+    __slots__ = ("outcome", "became_invalid", "topic")
+
+    def __init__(self, outcome: str, became_invalid: bool, topic: str) -> None:
+        self.outcome, self.became_invalid, self.topic = outcome, became_invalid, topic
+
+
+class SymbolState:
+    """Books per depth topic, trades, best-price churn, funding, and per-tick mid / 1 s return series."""
+
+    def __init__(self, symbol: str, horizons: Horizons) -> None:
+        self.symbol = symbol
+        self.books: dict[int, OrderBook] = {}
+        self.primary_depth = 0
+        self.trades = TradeWindow(horizons.trades_ns)
+        self.trade_ids = TradeIdFilter(horizons.trades_ns)
+        self.churn = EventTimes(horizons.churn_ns)
+        self.funding = FundingState()
+        self.mids = TickSeries(horizons.ticks + 1)
+        self.returns_1s = TickSeries(horizons.ticks + 1)
+
+    @property
+    def book(self) -> OrderBook | None:
+        """The book features are computed from: the deepest depth topic seen for this symbol."""
+        return self.books.get(self.primary_depth)
+
+    def book_valid(self) -> bool:
+        """True when the feature book exists and is valid."""
+        b = self.book
+        return b is not None and b.valid
+
+    def apply_book(self, recv_ns: int, snapshot: bool, p: dict[str, Any]) -> BookEvent:
+        """Apply one orderbook record; count a best-price change of the feature book as churn."""
+        depth = int(p["depth"])
+        book = self.books.get(depth)
+        if book is None:
+            book = self.books[depth] = OrderBook(depth)
+            self.primary_depth = max(self.primary_depth, depth)
+        was_valid = book.valid
+        before = (book.best_bid(), book.best_ask())
+        if snapshot:
+            outcome = book.apply_snapshot(int(p["u"]), p["b"], p["a"])
+        else:
+            outcome = book.apply_delta(int(p["u"]), p["b"], p["a"])
+            if outcome == "applied" and depth == self.primary_depth and _changed(before, book):
+                self.churn.add(recv_ns)
+        return BookEvent(outcome, was_valid and not book.valid, f"orderbook.{depth}.{self.symbol}")
+
+    def apply_trades(self, recv_ns: int, p: dict[str, Any]) -> int:
+        """Add the trades not seen before (dedupe on trade id); return how many were duplicates."""
+        fresh = self.trade_ids.fresh(recv_ns, p["id"])
+        if fresh.all():
+            self.trades.add(recv_ns, p["p"], p["v"], p["side"])
+            return 0
+        if fresh.any():
+            self.trades.add(recv_ns, p["p"][fresh], p["v"][fresh], p["side"][fresh])
+        return int((~fresh).sum())
+
+    def invalidate_books(self, reason: str) -> list[BookEvent]:
+        """Mark every valid book invalid (gateway down/up); return one event per transition."""
+        events = []
+        for depth in sorted(self.books):
+            book = self.books[depth]
+            if book.valid:
+                book.invalidate(reason)
+                events.append(BookEvent(reason, True, f"orderbook.{depth}.{self.symbol}"))
+        return events
+
+    def invalid_topics(self) -> list[str]:
+        """Topics of the books currently invalid (they need a snapshot)."""
+        return [f"orderbook.{d}.{self.symbol}" for d in sorted(self.books) if not self.books[d].valid]
+
+    def record_tick(self, t: int, mid: float) -> None:
+        """Keep the mid and the 1 s log return at tick `t` for returns and volatility."""
+        prev = self.mids.at(t - NS)
+        self.mids.push(t, mid)
+        self.returns_1s.push(t, _log_ratio(mid, prev))
+
+    def evict(self, t: int) -> None:
+        """Drop trades and churn events older than any window can see."""
+        self.trades.evict(t)
+        self.trade_ids.evict(t)
+        self.churn.evict(t)
+
+    def to_state(self) -> dict[str, Any]:
+        """Return a msgpack-friendly snapshot of the whole symbol state."""
+        return {
+            "books": {str(d): b.to_state() for d, b in sorted(self.books.items())},
+            "primary_depth": self.primary_depth,
+            "trades": self.trades.to_state(),
+            "trade_ids": self.trade_ids.to_state(),
+            "churn": self.churn.to_state(),
+            "funding": self.funding.to_state(),
+            "mids": self.mids.to_state(),
+            "returns_1s": self.returns_1s.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, symbol: str, horizons: Horizons, d: dict[str, Any]) -> SymbolState:
+        """Rebuild from `to_state` output."""
+        s = cls(symbol, horizons)
+        s.books = {int(k): OrderBook.from_state(v) for k, v in d["books"].items()}
+        s.primary_depth = int(d["primary_depth"])
+        # Horizons come from the registry in force, so a registry switch can lengthen windows.
+        s.trades = TradeWindow.from_state(d["trades"], horizon_ns=horizons.trades_ns)
+        s.trade_ids = TradeIdFilter.from_state(d["trade_ids"], horizon_ns=horizons.trades_ns)
+        s.churn = EventTimes.from_state(d["churn"], horizon_ns=horizons.churn_ns)
+        s.funding = FundingState.from_state(d["funding"])
+        s.mids = TickSeries.from_state(d["mids"], capacity=horizons.ticks + 1)
+        s.returns_1s = TickSeries.from_state(d["returns_1s"], capacity=horizons.ticks + 1)
+        return s
+
+
+def _changed(before: tuple[float, float], book: OrderBook) -> bool:
+    """True when the best bid or best ask price differs from `before` (NaN == NaN here)."""
+    return not (_same(before[0], book.best_bid()) and _same(before[1], book.best_ask()))
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)
+
+
+def _log_ratio(now: float, then: float) -> float:
+    """ln(now / then), NaN unless both are finite and positive."""
+    if now > 0.0 and then > 0.0 and math.isfinite(now) and math.isfinite(then):
+        return math.log(now / then)
+    return NAN
+
+
+def as_array(x: Any, dtype: Any) -> np.ndarray:
+    """Return `x` as a numpy array of `dtype` without copying when it already is one."""
+    return x if isinstance(x, np.ndarray) and x.dtype == dtype else np.asarray(x, dtype=dtype)
