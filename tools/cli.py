@@ -34,10 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv`, run the chosen sub-command, and return its exit status."""
     args = build_parser().parse_args(argv)
+    from registry import RegistryError
+
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except ConfigError as e:
         print(f"feature-service {args.command}: config error: {e}", file=sys.stderr)
+        return 2
+    except RegistryError as e:
+        print(f"feature-service {args.command}: registry error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
