@@ -1,14 +1,38 @@
-"""Placeholder: implemented by its owning change."""
+"""`feature-service shard --config FILE`: subscribe to ws-gateway and journal every event until signalled."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
+import threading
+
+log = logging.getLogger("shard")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """No arguments yet."""
+    """Attach the shard options."""
+    p.add_argument("--config", required=True, metavar="FILE", help="shard YAML (shard, gateway, journal, registry)")
+    p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Not implemented yet."""
-    raise SystemExit("not implemented yet")
+    """Run the bridge into the journal until SIGINT/SIGTERM, then sync and close the journal."""
+    from gateway_bridge.bridge import Bridge
+    from journal.writer import JournalWriter
+    from tools.config import load_shard_config
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    cfg = load_shard_config(args.config)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with JournalWriter(cfg.journal) as writer:
+        log.info("shard start name=%s symbols=%s journal=%s next_seq=%d endpoint=%s", cfg.shard.name,
+                 ",".join(cfg.shard.symbols), cfg.journal.dir, writer.next_seq, cfg.gateway.endpoint)
+        # The engine joins here later: Bridge(..., on_records=engine_apply) keeps append-before-apply.
+        bridge = Bridge(cfg, writer, on_records=None)
+        bridge.run(stop)
+        writer.sync()
+        log.info("shard stop name=%s next_seq=%d %s", cfg.shard.name, writer.next_seq, bridge.format_counters())
+    return 0
