@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, publish until the source ends or SIGINT/SIGTERM; a kill fault exits at once."""
-    from tools.gateway_sim import GatewaySim, load_sim_config
+    from tools.gateway_sim.config import load_sim_config
+    from tools.gateway_sim.server import GatewaySim
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     cfg = load_sim_config(args.config)

@@ -1,7 +1,6 @@
-"""ws-gateway simulator: synthetic Bybit v5 market or recording playback over ZMQ, with faults."""
+"""ws-gateway simulator: synthetic Bybit v5 market or recording playback over ZMQ, with faults.
 
-from tools.gateway_sim.config import SimConfig, load_sim_config
-from tools.gateway_sim.server import GatewaySim
-from tools.gateway_sim.synthetic import Frame, SyntheticMarket, generate
-
-__all__ = ["Frame", "GatewaySim", "SimConfig", "SyntheticMarket", "generate", "load_sim_config"]
+Modules: `config` (SimConfig), `synthetic` (market and frames), `playback` (recordings), `faults`
+(injection), `server` (GatewaySim: XPUB + control REP). Import them directly; this package stays
+import-light so the CLI can load configs without zmq.
+"""
