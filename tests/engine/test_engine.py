@@ -1,0 +1,126 @@
+"""Engine behaviour around the features: vector layout, `every:` cadence, checkpoint round trip, determinism."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.engine import Engine
+from engine.record import Kind, Record
+from registry import Registry, load_registry_text
+from tests.engine.test_features import NS, SYMBOLS, T0, ns, scenario, snap, tick_at, trades
+from tools.registry_file import default_registry
+
+VectorKey = tuple[int, str, int, bytes, str]
+
+
+def run(engine: Engine, records: list[Record]) -> list[VectorKey]:
+    """Apply `records`; every vector as comparable bytes (ts, symbol, book flag, float64 bytes, hash)."""
+    return [(v.ts_ns, v.symbol, v.book_valid, v.values.tobytes(), v.registry_hash)
+            for r in records for v in engine.apply(r).vectors]
+
+
+def registry(*features: str) -> Registry:
+    """A registry of `features` (YAML flow mappings), in this order."""
+    return load_registry_text("version: 1\nfeatures:\n" + "".join(f"  - {f}\n" for f in features), source="test")
+
+
+# --- layout ----------------------------------------------------------------------------------------
+
+def test_a_tick_gives_one_vector_per_symbol_sorted_with_columns_in_file_order() -> None:
+    reg = registry("{name: tod, function: time_of_day}", "{name: mid, function: mid_price}",
+                   "{name: zz, function: ref, inputs: [tod]}")
+    engine = Engine(reg, ["ZUSDT", "AUSDT", "ZUSDT"])
+    assert not engine.apply(snap(0.5, [(10.0, 1.0)], [(11.0, 1.0)])._replace(symbol="ZUSDT")).vectors
+    vectors = engine.apply(tick_at(1)).vectors
+    assert [v.symbol for v in vectors] == ["AUSDT", "ZUSDT"]
+    tod = ((ns(1) % (86_400 * NS)) / (86_400 * NS))
+    a, z = vectors
+    assert a.ts_ns == z.ts_ns == ns(1) and a.registry_hash == z.registry_hash == reg.content_hash
+    assert (a.book_valid, z.book_valid) == (0, 1)
+    assert a.values[0] == tod and math.isnan(a.values[1]) and a.values[2] == tod
+    assert z.values.tolist() == [tod, 10.5, tod]
+    assert a.values.dtype == np.float64 and a.values.shape == (3,)
+
+
+def test_vectors_are_copies_not_views_of_engine_state() -> None:
+    engine = Engine(registry("{name: mid, function: mid_price}"), ["XUSDT"])
+    first = engine.apply(tick_at(1)).vectors[0].values
+    engine.apply(snap(1.5, [(10.0, 1.0)], [(11.0, 1.0)]))
+    engine.apply(tick_at(2))
+    assert math.isnan(first[0])
+
+
+# --- every: cadence --------------------------------------------------------------------------------
+
+def test_every_3s_recomputes_on_3s_boundaries_and_holds_in_between() -> None:
+    reg = registry("{name: count, function: trade_count, window: 3s, every: 3s}",
+                   "{name: count_1s, function: trade_count, window: 3s}",
+                   "{name: tod, function: time_of_day, every: 3s}")
+    assert ns(0) % (3 * NS) == 0  # tick 3 s, 6 s, 9 s are the boundaries
+    engine = Engine(reg, ["XUSDT"])
+    records = [tick_at(1), tick_at(2), trades(2.5, (1.0, 1.0, 1, "a")), tick_at(3), tick_at(4),
+               trades(4.5, (1.0, 1.0, 1, "b")), tick_at(5), tick_at(6), tick_at(7), tick_at(8), tick_at(9)]
+    rows = [v.values.tolist() for r in records for v in engine.apply(r).vectors]
+    count, count_1s, tod = zip(*rows, strict=True)
+    assert count_1s == (0, 0, 1, 1, 2, 1, 1, 0, 0)
+    nan = math.nan
+    want = (nan, nan, 1, 1, 1, 1, 1, 1, 0)  # at 6 s: (3, 6] holds "b" only; before 3 s: never computed
+    assert all((math.isnan(g) and math.isnan(w)) or g == w for g, w in zip(count, want, strict=True)), count
+    day = 86_400 * NS
+    held = [(ns(s) % day) / day for s in (3, 3, 3, 6, 6, 6, 9)]
+    assert math.isnan(tod[0]) and math.isnan(tod[1]) and list(tod[2:]) == held
+
+
+# --- checkpoint round trip -------------------------------------------------------------------------
+
+def cut_points(records: list[Record]) -> list[int]:
+    """Indices to checkpoint before: the start, right after a tick, inside a gap, a crossed book,
+    the gateway outage, mid-window, and just before the last record."""
+    def after_tick(seconds: int) -> int:
+        return next(i for i, r in enumerate(records) if r.kind == Kind.TICK and r.recv_ns == T0 + seconds * NS) + 1
+
+    def first_at_or_after(seconds: float) -> int:
+        return next(i for i, r in enumerate(records) if r.recv_ns >= T0 + round(seconds * 1e9))
+
+    return [0, after_tick(1), first_at_or_after(33.3), first_at_or_after(102.0), first_at_or_after(150.5),
+            first_at_or_after(202.0), after_tick(320), len(records) - 1]
+
+
+def test_checkpoint_restore_continues_bit_identically_from_any_cut() -> None:
+    records = scenario()
+    straight = Engine(default_registry(), SYMBOLS)
+    vectors: list[list[VectorKey]] = [run(straight, [r]) for r in records]  # per record
+    final = straight.checkpoint()
+    for cut in cut_points(records):
+        engine = Engine(default_registry(), SYMBOLS)
+        before = run(engine, records[:cut])
+        data = engine.checkpoint()
+        restored = Engine.restore(data)
+        assert restored.checkpoint() == data, f"restore → checkpoint changes the bytes at cut {cut}"
+        after_original, after_restored = run(engine, records[cut:]), run(restored, records[cut:])
+        assert after_restored == after_original, f"vectors differ after a restore at record {cut}"
+        assert before + after_restored == [v for per in vectors for v in per]
+        assert restored.checkpoint() == engine.checkpoint() == final, f"final state differs (cut {cut})"
+
+
+def test_restore_of_a_restore_mid_run_keeps_the_vectors() -> None:
+    records = scenario()
+    expected = run(Engine(default_registry(), SYMBOLS), records)
+    engine, got = Engine(default_registry(), SYMBOLS), []
+    for start in range(0, len(records), 997):  # restart every 997 records
+        got += run(engine, records[start:start + 997])
+        engine = Engine.restore(Engine.restore(engine.checkpoint()).checkpoint())
+    assert got == expected
+
+
+# --- determinism -----------------------------------------------------------------------------------
+
+def test_two_runs_over_the_same_records_give_identical_bytes() -> None:
+    a, b = Engine(default_registry(), SYMBOLS), Engine(default_registry(), list(reversed(SYMBOLS)))
+    run_a, run_b = run(a, scenario()), run(b, scenario())
+    assert len(run_a) == 400 * len(SYMBOLS)
+    assert run_a == run_b
+    assert a.checkpoint() == b.checkpoint()
+    assert any(not np.isnan(np.frombuffer(v[3])).any() for v in run_a)  # fully defined vectors occur
