@@ -184,6 +184,7 @@ def _sub(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.RCVTIMEO, 5000)
+    sub.setsockopt(zmq.RCVHWM, 0)  # before connect: HWM applies to pipes made afterwards
     for name in TOPICS.names():
         sub.setsockopt(zmq.SUBSCRIBE, name.encode())
     sub.connect(endpoint)
@@ -234,7 +235,6 @@ def test_fixed_count_at_max_speed_is_all_delivered(tmp_path: Path) -> None:
     expected = [f.payload for f in sim._frames]
     ctx = zmq.Context()
     sub = _sub(ctx, cfg.endpoint)
-    sub.setsockopt(zmq.RCVHWM, 0)
     sim.start()
     try:
         got = [sub.recv_multipart()[1] for _ in range(5000)]
