@@ -116,9 +116,14 @@ def ols_slope(sizes: list[float], levels: int) -> float:
 
 
 def sample_std(xs: list[float]) -> float:
-    """Two-pass sample standard deviation (ddof=1) with exactly rounded sums; NaN below 2 values."""
+    """Two-pass sample standard deviation (ddof=1) with exactly rounded sums; NaN below 2 values.
+
+    Equal values have std exactly 0 (a rounded mean would leave a spurious ~1e−17).
+    """
     if len(xs) < 2:
         return NAN
+    if min(xs) == max(xs):
+        return 0.0
     mean = math.fsum(xs) / len(xs)
     return math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from engine.engine import Engine
 from engine.record import NS_PER_MS, Kind, Record
@@ -319,8 +320,9 @@ def run_against_reference(records: list[Record]) -> tuple[list[str], dict[str, l
     return bad, columns
 
 
-def test_every_feature_of_every_vector_matches_the_naive_reference() -> None:
-    bad, columns = run_against_reference(scenario())
+@pytest.mark.parametrize("seed", [11, 2, 6])  # 2 and 6 start with flat z-score histories
+def test_every_feature_of_every_vector_matches_the_naive_reference(seed: int) -> None:
+    bad, columns = run_against_reference(scenario(seed))
     assert not bad, f"{len(bad)} mismatches, first ones:\n" + "\n".join(bad[:25])
     assert all(len(c) == SECONDS * len(SYMBOLS) for c in columns.values())
     # The scenario must exercise every feature: two distinct finite values, and NaN where it can be.
@@ -660,3 +662,14 @@ def test_rolling_zscore_of_a_referenced_feature() -> None:
     want = [NAN, 1 / math.sqrt(2), 1.0, 1 / math.sqrt(3), NAN, NAN]
     for got, w in zip(cols["mid_z3"], want, strict=True):
         assert (math.isnan(got) and math.isnan(w)) or math.isclose(got, w, rel_tol=1e-12), (got, w)
+
+
+def test_zscore_of_a_flat_series_is_nan_not_rounding_noise() -> None:
+    # 0.1 + 0.1 + 0.1 = 0.30000000000000004: a float mean of the flat history is not 0.1, but its std is 0.
+    cols = run(["{name: rate_z3, function: ref, inputs: [rate], normalise: {method: zscore, n: 3}}",
+                "{name: rate, function: funding_rate}"], [
+        rec(0.5, Kind.FUNDING, {"rate": 0.1, "next_ms": 0, "interval_h": 8.0}),
+        tick_at(1), tick_at(2), tick_at(3), tick_at(4),
+    ])
+    assert_column(cols["rate"], [0.1] * 4)
+    assert_column(cols["rate_z3"], [NAN] * 4)
