@@ -9,7 +9,7 @@ import numpy as np
 from engine.engine import Engine
 from engine.record import Kind, Record
 from registry import Registry, load_registry_text
-from tests.engine.test_features import NS, SYMBOLS, T0, ns, scenario, snap, tick_at, trades
+from tests.engine.test_features import NS, SYMBOLS, T0, delta, ns, scenario, snap, tick_at, trades
 from tools.registry_file import default_registry
 
 VectorKey = tuple[int, str, int, bytes, str]
@@ -124,3 +124,30 @@ def test_two_runs_over_the_same_records_give_identical_bytes() -> None:
     assert run_a == run_b
     assert a.checkpoint() == b.checkpoint()
     assert any(not np.isnan(np.frombuffer(v[3])).any() for v in run_a)  # fully defined vectors occur
+
+
+# --- notices ---------------------------------------------------------------------------------------
+
+def test_book_trouble_gives_one_notice_per_transition_and_resyncs_per_spec() -> None:
+    """SPEC C.5: gap and crossed ask for a snapshot once; u = 1 is a counted reset; gateway up resyncs all."""
+    engine = Engine(registry("{name: mid, function: mid_price}"), ["XUSDT"])
+    bids, asks = [(100.0, 1.0)], [(100.5, 1.0)]
+    down = Record(0, ns(1.4), Kind.GATEWAY_DOWN, "", 0, 0, {"reason": "silence", "silent_ms": 3000})
+    up = Record(0, ns(1.5), Kind.GATEWAY_UP, "", 0, 0, {"reason": "traffic", "silent_ms": 0})
+    steps = [
+        (snap(0.5, bids, asks, u=10), []),
+        (delta(0.6, 10, [], []), []),  # stale
+        (delta(0.7, 12, [], []), [("orderbook.50.XUSDT", "gap", True)]),
+        (delta(0.8, 13, [], []), []),  # already invalid: no second request
+        (snap(1.0, bids, asks, u=20), []),
+        (delta(1.1, 21, [(101.0, 1.0)], []), [("orderbook.50.XUSDT", "crossed", True)]),
+        (snap(1.2, bids, asks, u=1), [("orderbook.50.XUSDT", "reset", False)]),
+        (snap(1.3, bids, asks, u=30, depth=1), []),
+        (down, [("orderbook.1.XUSDT", "gateway_down", False), ("orderbook.50.XUSDT", "gateway_down", False)]),
+        (up, [("orderbook.1.XUSDT", "gateway_down", True), ("orderbook.50.XUSDT", "gateway_down", True)]),
+    ]
+    for record, want in steps:
+        got = [(n.topic, n.event, n.resync) for n in engine.apply(record).notices]
+        assert got == want, record
+    assert {k: engine.counters[k] for k in ("book_gap", "book_crossed", "book_reset", "book_stale")} == {
+        "book_gap": 1, "book_crossed": 1, "book_reset": 1, "book_stale": 1}
