@@ -43,15 +43,27 @@ _HEAD2 = struct.Struct("<BB")
 #: Decoded array headers (shape, dtype, header size) keyed by their bytes; bounded, cleared when full.
 _ARRAY_HEADS: dict[bytes, tuple[tuple[int, ...], np.dtype, int]] = {}
 _ARRAY_HEADS_MAX = 4096
+#: Encoded array headers keyed by (dtype, shape); bounded like `_ARRAY_HEADS`.
+_PACK_HEADS: dict[tuple[np.dtype, tuple[int, ...]], bytes] = {}
 
 
 def _pack_ndarray(a: np.ndarray) -> msgpack.ExtType:
     """Return `a` as an ExtType: u8 ndim, u8 len(dtype), dtype str, int64 shape, C-order bytes."""
-    if a.dtype.hasobject or a.dtype.fields is not None or a.dtype.subdtype is not None:
-        raise TypeError(f"journal cannot store numpy arrays of dtype {a.dtype}")
-    descr = a.dtype.str.encode("ascii")
-    head = _HEAD2.pack(a.ndim, len(descr)) + descr + struct.pack(f"<{a.ndim}q", *a.shape)
-    return msgpack.ExtType(EXT_NDARRAY, head + np.ascontiguousarray(a).tobytes())
+    key = (a.dtype, a.shape)
+    head = _PACK_HEADS.get(key) or _pack_head(a.dtype, a.shape)
+    return msgpack.ExtType(EXT_NDARRAY, head + a.tobytes())  # tobytes() is C order for any layout
+
+
+def _pack_head(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """Build (and cache) the header of arrays of this dtype and shape; refuse object/record dtypes."""
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise TypeError(f"journal cannot store numpy arrays of dtype {dtype}")
+    descr = dtype.str.encode("ascii")
+    head = _HEAD2.pack(len(shape), len(descr)) + descr + struct.pack(f"<{len(shape)}q", *shape)
+    if len(_PACK_HEADS) >= _ARRAY_HEADS_MAX:
+        _PACK_HEADS.clear()
+    _PACK_HEADS[(dtype, shape)] = head
+    return head
 
 
 def _default(obj: Any) -> Any:

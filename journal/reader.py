@@ -59,6 +59,8 @@ class JournalReader:
 
     def __init__(self, journal_dir: str | Path) -> None:
         self.dir = Path(journal_dir)
+        #: After an iteration ends: where the live segment's whole frames stop if bytes follow them.
+        self.tail: Tail | None = None
 
     def records(self, from_seq: int = 0, from_ns: int | None = None, kinds: Iterable[int] | None = None,
                 follow: bool = False, stop: Callable[[], bool] | None = None,
@@ -91,24 +93,21 @@ class JournalReader:
                     return
                 time.sleep(poll_s)
         finally:
+            self.tail = cursor.tail
             cursor.close()
 
     def index(self, from_seq: int = 0) -> JournalIndex:
         """Scan every segment (CRC-verified) into column arrays; bodies are not decoded."""
-        cursor = _Cursor(self.dir, from_seq, None)
         paths: list[Path] = []
         parts: list[tuple[Frames, int]] = []
-        try:
-            for chunk in cursor.poll():
-                if not paths or paths[-1] != chunk.path:
-                    paths.append(chunk.path)
-                parts.append((chunk.frames, len(paths) - 1))
-        finally:
-            cursor.close()
+        for chunk in self.chunks(from_seq):
+            if not paths or paths[-1] != chunk.path:
+                paths.append(chunk.path)
+            parts.append((chunk.frames, len(paths) - 1))
         cols = [_concat([getattr(f, name) for f, _ in parts])
                 for name in ("seq", "recv_ns", "kind", "offset", "length")]
         seg = _concat([np.full(len(f.seq), i, dtype=np.int64) for f, i in parts])
-        return JournalIndex(*cols, seg, paths, cursor.tail)
+        return JournalIndex(*cols, seg, paths, self.tail)
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:
