@@ -69,12 +69,12 @@ _EMPTY = np.empty((0, 2), dtype=np.float64)
 
 
 @kernel
-def _find(side: np.ndarray, n: int, price: float, descending: bool) -> int:
-    """Index of the first of the `n` levels not better than `price` (binary search)."""
+def _find(flat: np.ndarray, n: int, price: float, descending: bool) -> int:
+    """Index of the first of the `n` levels in `flat` not better than `price` (binary search)."""
     lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi) >> 1
-        p = side[mid, 0]
+        p = flat[2 * mid]
         if (p > price) if descending else (p < price):
             lo = mid + 1
         else:
@@ -83,52 +83,54 @@ def _find(side: np.ndarray, n: int, price: float, descending: bool) -> int:
 
 
 @kernel
-def _apply_side(side: np.ndarray, n: int, updates: np.ndarray, descending: bool) -> int:
-    """Apply flat (price, size, price, size, …) `updates` to the `n` sorted levels of `side`.
+def _apply_side(flat: np.ndarray, n: int, updates: np.ndarray, descending: bool) -> int:
+    """Apply flat (price, size, price, size, …) `updates` to the `n` sorted levels of `flat`.
 
-    Returns the new count. Size > 0 sets or inserts, anything else deletes (absent: no-op).
+    `flat` is one side's (capacity, 2) storage seen as 1-D (row i at 2i, 2i + 1), so a shift is
+    one simple loop the compiler vectorises. Returns the new count. Size > 0 sets or inserts;
+    anything else deletes (an absent price: no-op).
     """
     for i in range(updates.shape[0] // 2):
         price = updates[2 * i]
         size = updates[2 * i + 1]
         if not math.isfinite(price):
             continue
-        pos = _find(side, n, price, descending)
-        found = pos < n and side[pos, 0] == price
+        pos = _find(flat, n, price, descending)
+        found = pos < n and flat[2 * pos] == price
         if size > 0.0:
             if not found:
-                for j in range(n, pos, -1):
-                    side[j, 0] = side[j - 1, 0]
-                    side[j, 1] = side[j - 1, 1]
-                side[pos, 0] = price
+                for j in range(2 * n + 1, 2 * pos + 1, -1):
+                    flat[j] = flat[j - 2]
+                flat[2 * pos] = price
                 n += 1
-            side[pos, 1] = size
+            flat[2 * pos + 1] = size
         elif found:
             n -= 1
-            for j in range(pos, n):
-                side[j, 0] = side[j + 1, 0]
-                side[j, 1] = side[j + 1, 1]
-            side[n, 0] = np.nan
-            side[n, 1] = np.nan
+            for j in range(2 * pos, 2 * n):
+                flat[j] = flat[j + 2]
+            flat[2 * n] = np.nan
+            flat[2 * n + 1] = np.nan
     return n
 
 
 @kernel
-def _truncate(side: np.ndarray, n: int, depth: int) -> int:
+def _truncate(flat: np.ndarray, n: int, depth: int) -> int:
     """Drop the levels beyond `depth` (fill them with NaN); return the new count."""
     if n <= depth:
         return n
-    side[depth:n] = np.nan
+    flat[2 * depth:2 * n] = np.nan
     return depth
 
 
 @kernel
 def _apply_both(levels: np.ndarray, counts: np.ndarray, bids: np.ndarray, asks: np.ndarray) -> int:
     """Apply flat bid and ask updates, truncate to `counts[DEPTH]`; return _OK or _CROSSED."""
-    nb = _apply_side(levels[BID], counts[BID], bids, True)
-    na = _apply_side(levels[ASK], counts[ASK], asks, False)
-    counts[BID] = _truncate(levels[BID], nb, counts[DEPTH])
-    counts[ASK] = _truncate(levels[ASK], na, counts[DEPTH])
+    bid_flat = levels[BID].reshape(-1)
+    ask_flat = levels[ASK].reshape(-1)
+    nb = _apply_side(bid_flat, counts[BID], bids, True)
+    na = _apply_side(ask_flat, counts[ASK], asks, False)
+    counts[BID] = _truncate(bid_flat, nb, counts[DEPTH])
+    counts[ASK] = _truncate(ask_flat, na, counts[DEPTH])
     if counts[BID] > 0 and counts[ASK] > 0 and levels[BID, 0, 0] >= levels[ASK, 0, 0]:
         return _CROSSED
     return _OK
