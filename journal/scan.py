@@ -12,9 +12,9 @@ import os
 from collections.abc import Iterator
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
+from engine.jit import kernel
 from journal.codec import FIXED, LEN_CRC, MAX_LENGTH, MIN_LENGTH
 
 #: Scan statuses: why the scan stopped where it did.
@@ -51,14 +51,14 @@ def _crc_table() -> np.ndarray:
 CRC_TABLE = _crc_table()
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _u32(buf: np.ndarray, p: int) -> int:
     """Little-endian u32 at `p`."""
     return (np.int64(buf[p]) | (np.int64(buf[p + 1]) << 8) | (np.int64(buf[p + 2]) << 16)
             | (np.int64(buf[p + 3]) << 24))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def crc32_kernel(buf: np.ndarray, start: int, end: int, crc: int, t: np.ndarray) -> int:
     """CRC-32 of buf[start:end] continuing from `crc` (zlib semantics), eight bytes per step."""
     c = np.int64(crc) ^ 0xFFFFFFFF
@@ -75,7 +75,7 @@ def crc32_kernel(buf: np.ndarray, start: int, end: int, crc: int, t: np.ndarray)
     return c ^ 0xFFFFFFFF
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _count_frames(buf: np.ndarray, start: int, end: int, min_len: int, max_len: int) -> int:
     """Count frames whose length fields chain from `start` without leaving [start, end)."""
     n, pos = 0, start
@@ -88,7 +88,7 @@ def _count_frames(buf: np.ndarray, start: int, end: int, min_len: int, max_len: 
     return n
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def scan_kernel(buf: np.ndarray, start: int, end: int, t: np.ndarray, min_len: int,
                 max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """Verify frames from `start`; return offsets, lengths, fixed headers (n x 20), stop, status."""

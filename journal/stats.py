@@ -31,16 +31,16 @@ def journal_stats(journal_dir: str | Path) -> dict[str, Any]:
     reader = JournalReader(journal_dir)
     kinds: Counter[int] = Counter()
     symbols: Counter[str] = Counter()
-    per_segment: dict[Path, list[int]] = {}  # path -> [records, first_seq, last_seq]
+    per_segment: dict[Path, list[int]] = {}  # path -> [records, last_seq]
     lo = hi = None
     for chunk in reader.chunks():
         f = chunk.frames
         values, counts = np.unique(f.kind, return_counts=True)
         kinds.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
         symbols.update(_symbol_counts(chunk))
-        seg = per_segment.setdefault(chunk.path, [0, int(f.seq[0]), 0])
+        seg = per_segment.setdefault(chunk.path, [0, 0])
         seg[0] += len(f.seq)
-        seg[2] = int(f.seq[-1])
+        seg[1] = int(f.seq[-1])
         lo = int(f.recv_ns.min()) if lo is None else min(lo, int(f.recv_ns.min()))
         hi = int(f.recv_ns.max()) if hi is None else max(hi, int(f.recv_ns.max()))
     return _summary(Path(journal_dir), kinds, symbols, per_segment, lo, hi, reader.tail)
@@ -69,7 +69,7 @@ def _summary(d: Path, kinds: Counter[int], symbols: Counter[str], per_segment: d
 
 def _segment_entry(first_seq: int, path: Path, counted: list[int] | None) -> dict[str, Any]:
     """One segment's line in the stats."""
-    records, _, last = counted or (0, first_seq, None)
+    records, last = counted or (0, None)
     return {"file": path.name, "first_seq": first_seq, "last_seq": last, "records": records,
             "bytes": path.stat().st_size}
 

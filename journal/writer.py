@@ -30,7 +30,11 @@ _O_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
 
 
 class JournalWriter:
-    """Single writer of one journal directory (an exclusive flock guards against a second one)."""
+    """Single writer of one journal directory (an exclusive flock keeps a second one out).
+
+    Not thread-safe: one thread appends. Rolls happen between batches, so a batch bigger than
+    `segment_max_bytes` gets a segment to itself.
+    """
 
     def __init__(self, cfg: JournalConfig, clock_ns: Callable[[], int] = time.monotonic_ns,
                  fsync: Callable[[int], None] = os.fsync) -> None:
