@@ -82,7 +82,8 @@ class JournalWriter:
         """Number `records`, write them in one os.write, apply the fsync policy; return them numbered.
 
         All or nothing: if a record cannot be encoded or the write fails, nothing is journaled
-        and no seq is used.
+        and no seq is used. An fsync error propagates after the batch reached the OS (its
+        durability is then unknown): treat it as fatal and restart, which replays the journal.
         """
         if not records:
             return []
