@@ -26,7 +26,8 @@ MINUTE_NS = 60 * NS
 class Compiled:
     """One registry feature made ready to compute: its function, parameters and inputs resolved."""
 
-    __slots__ = ("index", "name", "fn", "params", "window_ns", "every_ns", "inputs", "zscore_n", "slot")
+    __slots__ = ("index", "name", "fn", "params", "window_ns", "every_ns", "inputs", "zscore_n", "slot",
+                 "book_slot")
 
     def __init__(self, index: int, name: str, fn: Callable[[TickContext, Compiled], float],
                  params: dict[str, Any], window_ns: int, every_ns: int, inputs: tuple[int, ...],
@@ -35,28 +36,57 @@ class Compiled:
         self.window_ns, self.every_ns, self.inputs, self.zscore_n = window_ns, every_ns, inputs, zscore_n
         #: Row of this feature's window in the per-tick trade statistics (−1: not a trade feature).
         self.slot = slot
+        #: Slot in the fused per-tick book statistics when its parameters are the fused ones (else −1).
+        self.book_slot = book_stat_slot(fn.__name__, params)
+
+
+def book_stat_slot(function: str, params: dict[str, Any]) -> int:
+    """The `bookstats.book_stats` slot that already holds this feature's value, or −1."""
+    side = params.get("side")
+    levels = params.get("levels")
+    if function == "depth" and levels in (bookstats.DEPTH_K_SMALL, bookstats.DEPTH_K_LARGE):
+        small = levels == bookstats.DEPTH_K_SMALL
+        if side == "bid":
+            return bookstats.DEPTH_BID_5 if small else bookstats.DEPTH_BID_10
+        return bookstats.DEPTH_ASK_5 if small else bookstats.DEPTH_ASK_10
+    if function == "depth_imbalance" and levels in (bookstats.DEPTH_K_SMALL, bookstats.DEPTH_K_LARGE):
+        return bookstats.IMBALANCE_5 if levels == bookstats.DEPTH_K_SMALL else bookstats.IMBALANCE_10
+    if function == "slope" and levels == bookstats.SLOPE_K:
+        return bookstats.SLOPE_BID if side == "bid" else bookstats.SLOPE_ASK
+    if function == "liquidity_density" and params.get("bps") == bookstats.DENSITY_BPS:
+        return bookstats.DENSITY
+    return {"mid_price": bookstats.MID, "spread_abs": bookstats.SPREAD}.get(function, -1)
+
+
+#: Book statistics of an invalid book: every slot NaN.
+_NO_BOOK = np.full(bookstats.N_STATS, NAN)
+_NO_BOOK.setflags(write=False)
 
 
 class TickContext:
     """What the functions see at tick `t` for one symbol; caches shared intermediate results."""
 
-    __slots__ = ("t", "state", "values", "trade_windows", "_trade_stats", "_mid", "_cache")
+    __slots__ = ("t", "state", "values", "trade_windows", "_trade_stats", "_book_stats", "_cache")
 
     def __init__(self, t: int, state: SymbolState, values: np.ndarray, trade_windows: np.ndarray) -> None:
         self.t, self.state, self.values, self.trade_windows = t, state, values, trade_windows
         self._trade_stats: np.ndarray | None = None
-        self._mid: float | None = None
+        self._book_stats: np.ndarray | None = None
         self._cache: dict[Any, float] = {}
+
+    def book_stats(self) -> np.ndarray:
+        """Every fused book statistic of the feature book (one kernel call per tick); NaN if invalid."""
+        if self._book_stats is None:
+            book = self.state.book
+            if book is None or not book.valid:
+                self._book_stats = _NO_BOOK
+            else:
+                self._book_stats = bookstats.book_stats(book.bids(), book.n_bids, book.asks(), book.n_asks)
+        return self._book_stats
 
     def mid(self) -> float:
         """Mid price of the feature book, NaN while it is invalid or one side is empty."""
-        if self._mid is None:
-            book = self.state.book
-            if book is None or not book.valid:
-                self._mid = NAN
-            else:
-                self._mid = (book.best_bid() + book.best_ask()) / 2.0
-        return self._mid
+        return float(self.book_stats()[bookstats.MID])
 
     def trade_stat(self, f: Compiled, column: int) -> float:
         """One column of the trade statistics over (t − W, t] for feature `f`'s window."""
@@ -102,14 +132,14 @@ def mid_price(ctx: TickContext, f: Compiled) -> float:
 @register("spread_abs")
 def spread_abs(ctx: TickContext, f: Compiled) -> float:
     """best_ask − best_bid."""
-    book = ctx.state.book
-    return book.best_ask() - book.best_bid() if book is not None and book.valid else NAN
+    return float(ctx.book_stats()[bookstats.SPREAD])
 
 
 @register("spread_rel")
 def spread_rel(ctx: TickContext, f: Compiled) -> float:
     """spread_abs / mid_price."""
-    return spread_abs(ctx, f) / ctx.mid()
+    stats = ctx.book_stats()
+    return float(stats[bookstats.SPREAD] / stats[bookstats.MID])
 
 
 @register("log_return")
@@ -172,12 +202,16 @@ def net_aggressor_pressure(ctx: TickContext, f: Compiled) -> float:
 @register("depth")
 def depth(ctx: TickContext, f: Compiled) -> float:
     """Σ size of the best `levels` levels of `side`."""
+    if f.book_slot >= 0:
+        return float(ctx.book_stats()[f.book_slot])
     return ctx.depth(f.params["side"], f.params["levels"])
 
 
 @register("depth_imbalance")
 def depth_imbalance(ctx: TickContext, f: Compiled) -> float:
     """(bid − ask)/(bid + ask) over the top `levels`; NaN with zero depth."""
+    if f.book_slot >= 0:
+        return float(ctx.book_stats()[f.book_slot])
     levels = f.params["levels"]
     return bookstats.depth_imbalance(ctx.depth("bid", levels), ctx.depth("ask", levels))
 
@@ -185,6 +219,8 @@ def depth_imbalance(ctx: TickContext, f: Compiled) -> float:
 @register("slope")
 def slope(ctx: TickContext, f: Compiled) -> float:
     """OLS slope of size against level index 1..levels on `side`; NaN with fewer than 2 levels."""
+    if f.book_slot >= 0:
+        return float(ctx.book_stats()[f.book_slot])
     lv = ctx.book_side(f.params["side"])
     return NAN if lv is None else bookstats.ols_slope(lv[0][:, 1], lv[1], f.params["levels"])
 
@@ -198,6 +234,8 @@ def churn_rate(ctx: TickContext, f: Compiled) -> float:
 @register("liquidity_density")
 def liquidity_density(ctx: TickContext, f: Compiled) -> float:
     """Total size on both sides at levels within `bps` of mid."""
+    if f.book_slot >= 0:
+        return float(ctx.book_stats()[f.book_slot])
     book = ctx.state.book
     if book is None or not book.valid:
         return NAN

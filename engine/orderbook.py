@@ -321,6 +321,11 @@ class OrderBook:
         """Lowest ask price; NaN when there are no asks."""
         return self._levels.item(ASK, 0, 0)
 
+    def top(self) -> tuple[float, float]:
+        """(best bid, best ask) in one call — the engine compares it around every delta for churn."""
+        levels = self._levels
+        return levels.item(0), levels.item(ASK, 0, 0)
+
     def bids(self) -> np.ndarray:
         """Read-only (n_bids, 2) view of the bids (price, size), best first."""
         return self._ro[BID, :self._counts[BID]]

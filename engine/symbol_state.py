@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from engine.funding import FundingState
-from engine.orderbook import OrderBook
+from engine.orderbook import APPLIED, OrderBook
 from engine.windows import EventTimes, TickSeries, TradeIdFilter, TradeWindow
 
 NAN = math.nan
@@ -36,6 +34,10 @@ class BookEvent:
 
     def __init__(self, outcome: str, became_invalid: bool, topic: str) -> None:
         self.outcome, self.became_invalid, self.topic = outcome, became_invalid, topic
+
+
+#: The outcome of every successfully applied delta (shared: the hot path allocates nothing).
+BOOK_APPLIED = BookEvent(APPLIED, False, "")
 
 
 class SymbolState:
@@ -69,15 +71,16 @@ class SymbolState:
         if book is None:
             book = self.books[depth] = OrderBook(depth)
             self.primary_depth = max(self.primary_depth, depth)
-        was_valid = book.valid
-        before = (book.best_bid(), book.best_ask())
         if snapshot:
-            outcome = book.apply_snapshot(int(p["u"]), p["b"], p["a"])
+            outcome = book.apply_snapshot(p["u"], p["b"], p["a"])
         else:
-            outcome = book.apply_delta(int(p["u"]), p["b"], p["a"])
-            if outcome == "applied" and depth == self.primary_depth and _changed(before, book):
-                self.churn.add(recv_ns)
-        return BookEvent(outcome, was_valid and not book.valid, f"orderbook.{depth}.{self.symbol}")
+            before = book.top()
+            outcome = book.apply_delta(p["u"], p["b"], p["a"])
+            if outcome == APPLIED:
+                if depth == self.primary_depth and _changed(before, book.top()):
+                    self.churn.add(recv_ns)
+                return BOOK_APPLIED
+        return BookEvent(outcome, book.became_invalid, f"orderbook.{depth}.{self.symbol}")
 
     def apply_trades(self, recv_ns: int, p: dict[str, Any]) -> int:
         """Add the trades not seen before (dedupe on trade id); return how many were duplicates."""
@@ -144,9 +147,9 @@ class SymbolState:
         return s
 
 
-def _changed(before: tuple[float, float], book: OrderBook) -> bool:
-    """True when the best bid or best ask price differs from `before` (NaN == NaN here)."""
-    return not (_same(before[0], book.best_bid()) and _same(before[1], book.best_ask()))
+def _changed(before: tuple[float, float], after: tuple[float, float]) -> bool:
+    """True when the best bid or best ask price differs (an empty side, NaN, equals itself)."""
+    return not (_same(before[0], after[0]) and _same(before[1], after[1]))
 
 
 def _same(a: float, b: float) -> bool:
@@ -159,7 +162,3 @@ def _log_ratio(now: float, then: float) -> float:
         return math.log(now / then)
     return NAN
 
-
-def as_array(x: Any, dtype: Any) -> np.ndarray:
-    """Return `x` as a numpy array of `dtype` without copying when it already is one."""
-    return x if isinstance(x, np.ndarray) and x.dtype == dtype else np.asarray(x, dtype=dtype)

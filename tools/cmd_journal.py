@@ -32,9 +32,15 @@ def run(args: argparse.Namespace) -> int:
     import orjson
 
     if args.journal_command == "stats":
+        from journal.errors import JournalError
         from journal.stats import journal_stats
 
-        sys.stdout.buffer.write(orjson.dumps(journal_stats(args.journal), option=orjson.OPT_INDENT_2) + b"\n")
+        try:
+            stats = journal_stats(args.journal)
+        except JournalError as e:
+            print(f"feature-service journal stats: {e}", file=sys.stderr)
+            return 1
+        sys.stdout.buffer.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
         return 0
     if args.journal_command == "cat":
         from journal.cat import cat
