@@ -458,8 +458,17 @@ class EventTimes:
 
     def add(self, t_ns: int) -> None:
         """Record one event at engine time t_ns (non-decreasing)."""
-        _check_order(self._cols, t_ns, "EventTimes.add")
-        self._cols.append(1, (t_ns,))
+        c = self._cols
+        times, tail = c.cols[0], c.tail
+        # Scalar fast path (called on most book deltas): no generic column loop.
+        if tail == times.shape[0]:
+            _check_order(c, t_ns, "EventTimes.add")
+            c.append(1, (t_ns,))
+            return
+        if tail > c.head and times.item(tail - 1) > t_ns:
+            _check_order(c, t_ns, "EventTimes.add")
+        times[tail] = t_ns
+        c.tail = tail + 1
 
     def count(self, t: int, window_ns: int) -> int:
         """Number of events with time in ``(t − window_ns, t]``."""
