@@ -6,14 +6,14 @@ import math
 from typing import Any
 
 from engine.funding import FundingState
-from engine.orderbook import APPLIED, OrderBook
+from engine.orderbook import APPLIED, NO_SNAPSHOT, OrderBook
 from engine.windows import EventTimes, TickSeries, TradeIdFilter, TradeWindow
 
 NAN = math.nan
 NS = 1_000_000_000
 
 #: Outcomes of a book update that leave the book invalid and call for a resync.
-INVALIDATING = frozenset({"gap", "crossed", "reset"})
+INVALIDATING = frozenset({"gap", "crossed", "reset", NO_SNAPSHOT})
 
 
 class Horizons:
@@ -71,6 +71,10 @@ class SymbolState:
         if book is None:
             book = self.books[depth] = OrderBook(depth)
             self.primary_depth = max(self.primary_depth, depth)
+            if not snapshot:
+                # First sight of this book is a delta (e.g. after a restart): ask for a snapshot once.
+                book.apply_delta(p["u"], p["b"], p["a"])
+                return BookEvent(NO_SNAPSHOT, True, f"orderbook.{depth}.{self.symbol}")
         if snapshot:
             outcome = book.apply_snapshot(p["u"], p["b"], p["a"])
         else:

@@ -69,7 +69,32 @@ def run(args: argparse.Namespace) -> int:
         codes = [_stop(sim), _stop(shard)]
     print(f"demo: stopped (gateway-sim exit {codes[0]}, shard exit {codes[1]}); journal stats:", flush=True)
     stats = subprocess.run([sys.executable, "-m", "tools.cli", "journal", "stats", "--journal", str(journal)])
-    return 0 if codes == [0, 0] and stats.returncode == 0 else 1
+    features = out / "features.parquet"
+    print(f"demo: replaying the journal through the engine into {features}", flush=True)
+    replay = subprocess.run([sys.executable, "-m", "tools.cli", "replay", "--journal", str(journal),
+                             "--out", str(features)], stdout=subprocess.DEVNULL)
+    if replay.returncode == 0:
+        _show_features(features)
+    return 0 if codes == [0, 0] and stats.returncode == 0 and replay.returncode == 0 else 1
+
+
+#: Columns the demo prints from the last vector of each symbol.
+SHOWN = ("book_valid", "mid_price", "spread_rel", "return_1s", "vwap_3s", "vol_3s", "signed_volume_1m",
+         "trade_count_3s", "depth_imbalance_top5", "orderbook_churn_rate_1m", "funding_rate", "time_to_funding")
+
+
+def _show_features(path: Path) -> None:
+    """Print the feature file's size and the last row of each symbol (selected columns)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    print(f"demo: {table.num_rows} feature rows x {table.num_columns} columns; "
+          f"registry {table.schema.metadata[b'feature_registry_hash'].decode()[:12]}; last vector per symbol:")
+    last = {r["symbol"]: r for r in rows}
+    print(f"  {'feature':<26}" + "".join(f"{s:>16}" for s in last))
+    for col in SHOWN:
+        print(f"  {col:<26}" + "".join(f"{last[s][col]:>16.6g}" for s in last))
 
 
 def _validate(raw: Any) -> tuple[DemoSection, dict[str, Any], dict[str, Any]]:

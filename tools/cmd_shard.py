@@ -18,21 +18,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the bridge into the journal until SIGINT/SIGTERM, then sync and close the journal."""
+    from engine.engine import Engine
     from gateway_bridge.bridge import Bridge
     from journal.writer import JournalWriter
     from tools.config import load_shard_config
+    from tools.registry_file import default_registry, load_registry_file
+    from tools.shard_runtime import ShardEngine
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     cfg = load_shard_config(args.config)
+    registry = load_registry_file(cfg.registry) if cfg.registry else default_registry()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with JournalWriter(cfg.journal) as writer:
         log.info("shard start name=%s symbols=%s journal=%s next_seq=%d endpoint=%s", cfg.shard.name,
                  ",".join(cfg.shard.symbols), cfg.journal.dir, writer.next_seq, cfg.gateway.endpoint)
-        # The engine joins here later: Bridge(..., on_records=engine_apply) keeps append-before-apply.
-        bridge = Bridge(cfg, writer, on_records=None)
+        shard = ShardEngine(Engine(registry, cfg.shard.symbols))
+        replayed = shard.warm_up(cfg.journal.dir)
+        log.info("engine warm registry=%s records=%d", registry.content_hash[:12], replayed)
+        # Append-before-apply: the bridge hands the engine only records the journal has taken.
+        bridge = Bridge(cfg, writer, on_records=shard.on_records)
+        shard.sink = bridge
         bridge.run(stop)
         writer.sync()
-        log.info("shard stop name=%s next_seq=%d %s", cfg.shard.name, writer.next_seq, bridge.format_counters())
+        log.info("shard stop name=%s next_seq=%d vectors=%d notices=%s %s", cfg.shard.name, writer.next_seq,
+                 shard.vectors, dict(shard.notices), bridge.format_counters())
     return 0

@@ -151,3 +151,14 @@ def test_book_trouble_gives_one_notice_per_transition_and_resyncs_per_spec() -> 
         assert got == want, record
     assert {k: engine.counters[k] for k in ("book_gap", "book_crossed", "book_reset", "book_stale")} == {
         "book_gap": 1, "book_crossed": 1, "book_reset": 1, "book_stale": 1}
+
+
+def test_a_book_first_seen_through_a_delta_asks_for_a_snapshot_once() -> None:
+    """After a restart without state, deltas arrive for a book with no snapshot: one resync, then quiet."""
+    engine = Engine(registry("{name: mid, function: mid_price}"), ["XUSDT"])
+    got = [[(n.topic, n.event, n.resync) for n in engine.apply(r).notices]
+           for r in (delta(0.5, 40, [(100.0, 1.0)], []), delta(0.6, 41, [], []))]
+    assert got == [[("orderbook.50.XUSDT", "no_snapshot", True)], []]
+    engine.apply(snap(0.7, [(100.0, 1.0)], [(100.5, 2.0)], u=50))
+    (vector,) = engine.apply(tick_at(1)).vectors
+    assert vector.book_valid == 1 and vector.values[0] == 100.25
