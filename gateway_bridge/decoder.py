@@ -1,0 +1,502 @@
+"""Bybit v5 frame decoder: gateway payload bytes -> validated `Record`s. Never raises.
+
+Input: one WebSocket frame as received (JSON; msgpack is also accepted: a payload whose first byte
+is neither ``{`` nor whitespace is tried as msgpack). Output of `Decoder.decode`:
+
+- a market frame -> its record(s) (unnumbered, ``seq`` 0, ``recv_ns`` as given; payload layouts
+  exactly as in `engine.record`): one record, except executions, which give one per symbol;
+- an ack / pong / subscription reply (no ``topic``, has ``op`` or ``success``) -> ``[]``, counted
+  as skipped (``ack``); a failed ack (``"success": false``) is also logged;
+- anything else -> ONE ``BAD_FRAME`` record ``{reason, topic, raw}`` (``topic`` is the gateway
+  topic, ``""`` for imports), counted per reason and logged once per reason, rate limited.
+
+Frames (Bybit v5 public/private WebSocket, see SPEC Part D):
+
+- ``orderbook.{1,50,200,500,1000}.SYM``: ``type`` snapshot|delta, ``ts``, ``cts``,
+  ``data{s, b, a, u, seq}`` (``seq`` may be absent in old captures: 0). Prices > 0; sizes >= 0 in
+  deltas (0 deletes), > 0 in snapshots.
+- ``publicTrade.SYM``: ``data[{T, s, S, v, p, i, BT}]`` (``BT`` absent in old captures: false);
+  prices and sizes > 0; every ``s`` must equal the topic symbol.
+- ``tickers.SYM``: ``type`` snapshot|delta, ``data`` dict of strings (``symbol`` = topic symbol),
+  passed through as ``fields``; the numeric fields the engine reads are validated when non-empty.
+- ``kline.{1,3,5,15,30,60,120,240,360,720,D,W,M,1s}.SYM``: ``data[{start, end, interval, open,
+  close, high, low, volume, turnover, confirm, timestamp}]`` (``1s`` is built by the gateway).
+- ``execution`` (also ``execution.{linear,inverse,spot,option}`` and ``execution.fast…``):
+  ``creationTime`` (ms, -> ``ts``), ``data[{symbol, execId, execPrice, execQty, side, execTime,
+  …}]``; one EXECUTION record per symbol with the fills as sent. Fills of symbols outside this
+  shard are dropped (counted as skipped ``foreign_fills``), not treated as bad.
+- ``funding.SYM`` — this project's frame for the gateway's ``market.funding`` topic (Bybit has
+  no such stream): ``{"topic": "funding.SYM", "ts": <ms>, "data": {"symbol": "SYM",
+  "fundingRate": "<decimal, may be negative>", "nextFundingTime": <ms int or digit string>,
+  "fundingIntervalHour": <hours, int or decimal string, optional>}}``.
+
+Gateway topics: `decode` checks the frame's Bybit topic against the gateway topic it came on
+(`TopicsConfig`): either orderbook gateway topic carries both snapshot and delta frames (the
+frame's ``type`` decides the kind: the gateway may send a resync snapshot on the delta topic);
+``kline_1s`` carries ``kline.1s.*`` and ``kline_1m`` ``kline.1.*`` only; trades, ticker, funding and
+executions carry their own family. A frame on the wrong topic is ``topic_mismatch``.
+
+Bad-frame reasons: ``empty``, ``bad_json``, ``bad_msgpack``, ``not_object``, ``missing_topic``,
+``unknown_topic``, ``topic_mismatch``, ``unknown_symbol``, ``symbol_mismatch``, ``missing_field``,
+``bad_field``, and the number reasons of `gateway_bridge.numbers` (``not_a_number``,
+``non_finite``, ``negative``, ``zero``, ``precision``, ``bad_level``); ``internal_error`` would
+mean a bug here (logged with its traceback) — the fuzz tests assert it never happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import msgpack
+import numpy as np
+import orjson
+
+from engine.record import Kind, Record, kind_name
+from gateway_bridge.config import TopicsConfig
+from gateway_bridge.numbers import NumberError, parse_decimal, parse_levels, parse_positive_column
+from gateway_bridge.ratelog import RateLog
+
+log = logging.getLogger("gateway_bridge.decoder")
+
+DEPTHS = frozenset({"1", "50", "200", "500", "1000"})
+KLINE_INTERVALS = frozenset({"1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M", "1s"})
+EXECUTION_TOPICS = frozenset({
+    "execution", "execution.linear", "execution.inverse", "execution.spot", "execution.option",
+    "execution.fast", "execution.fast.linear", "execution.fast.inverse", "execution.fast.spot",
+    "execution.fast.option",
+})
+#: Ticker fields validated as decimals when present and non-empty: name -> (signed, nonzero).
+TICKER_NUMBERS: dict[str, tuple[bool, bool]] = {
+    "lastPrice": (False, True), "markPrice": (False, True), "indexPrice": (False, True),
+    "bid1Price": (False, True), "ask1Price": (False, True), "bid1Size": (False, False),
+    "ask1Size": (False, False), "fundingRate": (True, False), "fundingIntervalHour": (False, False),
+    "openInterest": (False, False),
+}
+#: Route cache bound (valid topics only; random topics from bad input cannot grow it further).
+MAX_ROUTES = 4096
+#: Largest payload kept whole in a BAD_FRAME record (longer ones are cut; the length is logged).
+MAX_RAW = 1 << 20
+
+_I64 = 1 << 63
+_WHITESPACE = frozenset(b" \t\r\n")
+_OPEN_BRACE = ord("{")
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}", re.ASCII)
+_DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
+_SIDES = {"Buy": 1, "Sell": -1}
+_BOOK_KINDS = {"snapshot": (Kind.BOOK_SNAPSHOT, True), "delta": (Kind.BOOK_DELTA, False)}
+_FILL_STRINGS = ("execId", "execPrice", "execQty", "side", "execTime")
+_loads = orjson.loads
+_new_record = tuple.__new__  # Record(...) without NamedTuple.__new__'s keyword handling: ~100 ns less
+
+
+class BadFrame(Exception):
+    """Raised inside the decoder to turn a frame into one BAD_FRAME record."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+
+Handler = Callable[[dict[str, Any], "Route", int], list[Record]]
+
+
+class Route(NamedTuple):
+    """What a Bybit topic string means: family (for gateway-topic checks), handler, symbol, parameter."""
+
+    family: str
+    handler: Handler
+    symbol: str
+    param: str
+    known: bool
+    depth: int = 0
+
+
+# --- field helpers (raise BadFrame) ------------------------------------------------------------
+
+def _get(obj: dict[str, Any], key: str) -> Any:
+    """Return ``obj[key]`` or raise missing_field."""
+    value = obj.get(key)
+    if value is None:
+        raise BadFrame("missing_field", key)
+    return value
+
+
+def _int(obj: dict[str, Any], key: str, default: int | None = None) -> int:
+    """Return a non-negative int64 field (``default`` when absent, if given)."""
+    value = obj.get(key, default)
+    if type(value) is int and 0 <= value < _I64:
+        return value
+    raise BadFrame("missing_field" if value is None else "bad_field", key)
+
+
+def _str(obj: dict[str, Any], key: str) -> str:
+    """Return a string field."""
+    value = _get(obj, key)
+    if type(value) is not str:
+        raise BadFrame("bad_field", key)
+    return value
+
+
+def _dict(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """Return a dict field."""
+    value = _get(obj, key)
+    if type(value) is not dict:
+        raise BadFrame("bad_field", key)
+    return value
+
+
+def _list(obj: dict[str, Any], key: str) -> list[Any]:
+    """Return a list field."""
+    value = _get(obj, key)
+    if type(value) is not list:
+        raise BadFrame("bad_field", key)
+    return value
+
+
+def _ms_text(value: object, key: str) -> int:
+    """Return ms from an int or a digit string (Bybit sends both forms for times)."""
+    if type(value) is int and 0 <= value < _I64:
+        return value
+    if type(value) is str and _DIGITS.fullmatch(value):
+        return int(value)
+    raise BadFrame("missing_field" if value is None else "bad_field", key)
+
+
+def _number(obj: dict[str, Any], key: str, signed: bool = False, nonzero: bool = False) -> float:
+    """Return a decimal-string field as an exact float (number reasons on failure)."""
+    try:
+        return parse_decimal(_get(obj, key), signed=signed, nonzero=nonzero)
+    except NumberError as e:
+        raise BadFrame(e.reason, key) from None
+
+
+def _symbol_matches(value: object, symbol: str) -> None:
+    """Raise unless a frame's symbol field equals its topic symbol."""
+    if value != symbol:
+        raise BadFrame("missing_field" if value is None else "symbol_mismatch", str(value)[:64])
+
+
+def _raw(payload: object) -> bytes:
+    """Return the payload as bytes for a BAD_FRAME record (never raises)."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return bytes(payload[:MAX_RAW])
+    return repr(payload)[:MAX_RAW].encode("utf-8", "replace")
+
+
+def parse_payload(payload: bytes) -> Any:
+    """Return the frame object of a JSON or msgpack payload, or raise BadFrame."""
+    if not payload:
+        raise BadFrame("empty")
+    first = payload[0]
+    if first == _OPEN_BRACE or first in _WHITESPACE:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise BadFrame("bad_json") from None
+    try:
+        return msgpack.unpackb(payload, raw=False)
+    except Exception:  # msgpack raises many types (ExtraData, ValueError, TypeError, …)
+        raise BadFrame("bad_msgpack") from None
+
+
+class Decoder:
+    """Validate and convert gateway frames for one shard's symbols; see the module docstring."""
+
+    def __init__(self, symbols: Iterable[str] | None = None, topics: TopicsConfig | None = None, *,
+                 skip_unknown_symbols: bool = False, log_interval_s: float = 60.0) -> None:
+        self.symbols = None if symbols is None else frozenset(symbols)
+        #: Imports filtering by symbol skip other symbols' frames instead of journaling them as bad.
+        self.skip_unknown_symbols = skip_unknown_symbols
+        self._families = self._gateway_families(topics or TopicsConfig())
+        self._routes: dict[str, Route] = {}
+        self._kinds: Counter[int] = Counter()
+        self._bad: Counter[str] = Counter()
+        self._skipped: Counter[str] = Counter()
+        self._frames = 0
+        self._ratelog = RateLog(log, log_interval_s)
+
+    # --- public ---------------------------------------------------------------------------------
+
+    @property
+    def counters(self) -> dict[str, Any]:
+        """Return frames seen, records per kind, bad frames per reason, skipped per reason, totals."""
+        return {
+            "frames": self._frames,
+            "records": {kind_name(k): n for k, n in sorted(self._kinds.items())},
+            "bad": dict(self._bad),
+            "bad_total": sum(self._bad.values()),
+            "skipped": dict(self._skipped),
+            "skipped_total": sum(self._skipped.values()),
+        }
+
+    def decode(self, gateway_topic: str, payload: bytes, recv_ns: int) -> list[Record]:
+        """Decode a frame that came on `gateway_topic`; never raises."""
+        families = self._families.get(gateway_topic)
+        if families is None:
+            self._frames += 1
+            return [self._bad_frame("unknown_topic", f"gateway topic {gateway_topic!r}",
+                                    str(gateway_topic), payload, recv_ns)]
+        return self._decode(families, gateway_topic, payload, recv_ns)
+
+    def decode_frame(self, payload: bytes, recv_ns: int) -> list[Record]:
+        """Decode a frame with no gateway topic (imports); never raises."""
+        return self._decode(None, "", payload, recv_ns)
+
+    # --- dispatch -------------------------------------------------------------------------------
+
+    def _decode(self, families: frozenset[str] | None, gw_topic: str, payload: bytes,
+                recv_ns: int) -> list[Record]:
+        """Parse, route and convert one frame; every failure becomes one BAD_FRAME record."""
+        self._frames += 1
+        try:
+            if payload[:1] == b"{":  # the hot path: a JSON frame (parse_payload handles the rest)
+                try:
+                    obj = _loads(payload)
+                except orjson.JSONDecodeError:
+                    raise BadFrame("bad_json") from None
+            else:
+                obj = parse_payload(payload)
+            if type(obj) is not dict:
+                raise BadFrame("not_object", type(obj).__name__)
+            topic = obj.get("topic")
+            route = self._routes.get(topic) if type(topic) is str else None
+            if route is None:
+                if topic is None:
+                    return self._not_data(obj)
+                route = self._route(topic)
+            if families is not None and route.family not in families:
+                raise BadFrame("topic_mismatch", f"{topic} on {gw_topic}")
+            if not route.known:
+                return self._unknown_symbol(route)
+            records = route.handler(obj, route, recv_ns)
+        except BadFrame as e:
+            return [self._bad_frame(e.reason, e.detail, gw_topic, payload, recv_ns)]
+        except Exception:  # a bug, not bad input: keep the loop alive, journal the frame, shout
+            log.exception("decoder internal error topic=%s", gw_topic)
+            return [self._bad_frame("internal_error", "", gw_topic, payload, recv_ns)]
+        kinds = self._kinds
+        for rec in records:
+            kinds[rec.kind] += 1
+        return records
+
+    def _unknown_symbol(self, route: Route) -> list[Record]:
+        """Skip (imports filtering by symbol) or reject a frame for a symbol outside this shard."""
+        if self.skip_unknown_symbols:
+            self._skipped["unknown_symbol"] += 1
+            return []
+        raise BadFrame("unknown_symbol", route.symbol)
+
+    def _not_data(self, obj: dict[str, Any]) -> list[Record]:
+        """Skip an ack/pong (logging failed ones); raise missing_topic for anything else."""
+        if "op" not in obj and "success" not in obj:
+            raise BadFrame("missing_topic")
+        self._skipped["ack"] += 1
+        if obj.get("success") is False:
+            self._ratelog.warning("ack_failed", "gateway ack failed op=%s ret_msg=%s",
+                                  str(obj.get("op"))[:64], str(obj.get("ret_msg"))[:200])
+        return []
+
+    def _route(self, topic: object) -> Route:
+        """Parse a Bybit topic string into a Route (cached while the cache is small)."""
+        if type(topic) is not str:
+            raise BadFrame("bad_field", "topic")
+        route = self._parse_topic(topic)
+        if route is None:
+            raise BadFrame("unknown_topic", topic[:100])
+        if len(self._routes) < MAX_ROUTES:
+            self._routes[topic] = route
+        return route
+
+    def _parse_topic(self, topic: str) -> Route | None:
+        """Return the Route of a Bybit topic, or None if it is not one this decoder handles."""
+        if topic in EXECUTION_TOPICS:
+            return Route("execution", self._executions, "", "", True)
+        head, _, rest = topic.partition(".")
+        param = ""
+        if head in ("orderbook", "kline"):
+            param, _, rest = rest.partition(".")
+            if param not in (DEPTHS if head == "orderbook" else KLINE_INTERVALS):
+                return None
+        handler = {"orderbook": self._book, "publicTrade": self._trades, "tickers": self._ticker,
+                   "kline": self._kline, "funding": self._funding}.get(head)
+        if handler is None or not _SYMBOL.fullmatch(rest):
+            return None
+        family = f"kline.{param}" if head == "kline" else head
+        known = self.symbols is None or rest in self.symbols
+        return Route(family, handler, rest, param, known, int(param) if head == "orderbook" else 0)
+
+    @staticmethod
+    def _gateway_families(topics: TopicsConfig) -> dict[str, frozenset[str]]:
+        """Return, per gateway topic name, the frame families it may carry."""
+        pairs = [(topics.orderbook_snapshot, "orderbook"), (topics.orderbook_delta, "orderbook"),
+                 (topics.trades, "publicTrade"), (topics.kline_1s, "kline.1s"),
+                 (topics.kline_1m, "kline.1"), (topics.ticker, "tickers"),
+                 (topics.funding, "funding"), (topics.executions, "execution")]
+        out: dict[str, set[str]] = {}
+        for name, family in pairs:
+            out.setdefault(name, set()).add(family)
+        return {name: frozenset(fams) for name, fams in out.items()}
+
+    def _bad_frame(self, reason: str, detail: str, gw_topic: str, payload: object,
+                   recv_ns: int) -> Record:
+        """Count, log (rate limited) and return the BAD_FRAME record of a rejected frame."""
+        self._bad[reason] += 1
+        raw = _raw(payload)
+        self._ratelog.warning(reason, "bad frame reason=%s topic=%s detail=%s len=%d head=%r",
+                              reason, gw_topic, detail, len(raw), raw[:160])
+        return Record(0, recv_ns, Kind.BAD_FRAME, "", 0, 0, {"reason": reason, "topic": gw_topic, "raw": raw})
+
+    # --- handlers -------------------------------------------------------------------------------
+
+    def _book(self, obj: dict[str, Any], route: Route, recv_ns: int) -> list[Record]:
+        """Return the BOOK_SNAPSHOT / BOOK_DELTA record of an orderbook frame (the hot path)."""
+        data = obj.get("data")
+        typ = obj.get("type")
+        kind_snap = _BOOK_KINDS.get(typ) if type(typ) is str else None
+        if type(data) is not dict or kind_snap is None or data.get("s") != route.symbol:
+            self._book_header_error(obj, route)
+        bids, asks = data.get("b"), data.get("a")
+        if bids is None or asks is None:
+            raise BadFrame("missing_field", "b" if bids is None else "a")
+        u, seq, ts, cts = data.get("u"), data.get("seq", 0), obj.get("ts", 0), obj.get("cts", 0)
+        if not (type(u) is int and type(seq) is int and type(ts) is int and type(cts) is int
+                and 0 <= u < _I64 and 0 <= seq < _I64 and 0 <= ts < _I64 and 0 <= cts < _I64):
+            u, seq, ts, cts = _int(data, "u"), _int(data, "seq", 0), _int(obj, "ts", 0), _int(obj, "cts", 0)
+        try:
+            b, a = parse_levels(bids, asks, snapshot=kind_snap[1])
+        except NumberError as e:
+            raise BadFrame(e.reason, "b/a") from None
+        payload = {"depth": route.depth, "u": u, "seq": seq, "b": b, "a": a}
+        return [_new_record(Record, (0, recv_ns, kind_snap[0], route.symbol, ts, cts, payload))]
+
+    @staticmethod
+    def _book_header_error(obj: dict[str, Any], route: Route) -> None:
+        """Raise the BadFrame naming what is wrong with an orderbook frame's type, data or symbol."""
+        data = _dict(obj, "data")
+        typ = obj.get("type")
+        if type(typ) is not str or typ not in _BOOK_KINDS:
+            raise BadFrame("missing_field" if typ is None else "bad_field", "type")
+        _symbol_matches(data.get("s"), route.symbol)
+
+    def _trades(self, obj: dict[str, Any], route: Route, recv_ns: int) -> list[Record]:
+        """Return the TRADES record of a publicTrade frame (columns per engine.record)."""
+        data = _list(obj, "data")
+        sym = route.symbol
+        prices, sizes, sides, times, ids, block = [], [], [], [], [], []
+        for t in data:
+            if type(t) is not dict:
+                raise BadFrame("bad_field", "data[]")
+            if t.get("s") != sym:
+                _symbol_matches(t.get("s"), sym)
+            taker = t.get("S")
+            side = _SIDES.get(taker) if type(taker) is str else None
+            if side is None:
+                raise BadFrame("missing_field" if taker is None else "bad_field", "S")
+            bt = t.get("BT", False)
+            if type(bt) is not bool:
+                raise BadFrame("bad_field", "BT")
+            prices.append(_get(t, "p"))
+            sizes.append(_get(t, "v"))
+            sides.append(side)
+            times.append(_int(t, "T"))
+            ids.append(_str(t, "i"))
+            block.append(bt)
+        try:
+            p, v = parse_positive_column(prices), parse_positive_column(sizes)
+        except NumberError as e:
+            raise BadFrame(e.reason, "p/v") from None
+        payload = {"p": p, "v": v, "side": np.array(sides, dtype=np.int8), "T": np.array(times, dtype=np.int64),
+                   "id": ids, "bt": block}
+        return [_new_record(Record, (0, recv_ns, Kind.TRADES, sym, _int(obj, "ts", 0), _int(obj, "cts", 0), payload))]
+
+    def _ticker(self, obj: dict[str, Any], route: Route, recv_ns: int) -> list[Record]:
+        """Return the TICKER record: Bybit's string fields passed through with the frame type."""
+        typ = obj.get("type")
+        if typ != "snapshot" and typ != "delta":
+            raise BadFrame("missing_field" if typ is None else "bad_field", "type")
+        fields = _dict(obj, "data")
+        _symbol_matches(fields.get("symbol"), route.symbol)
+        for key, value in fields.items():
+            if type(value) is not str:
+                raise BadFrame("bad_field", str(key)[:64])
+        for key, (signed, nonzero) in TICKER_NUMBERS.items():
+            if fields.get(key):
+                _number(fields, key, signed, nonzero)
+        if fields.get("nextFundingTime"):
+            _ms_text(fields["nextFundingTime"], "nextFundingTime")
+        payload = {"type": typ, "fields": fields}
+        return [Record(0, recv_ns, Kind.TICKER, route.symbol, _int(obj, "ts", 0), _int(obj, "cts", 0), payload)]
+
+    def _kline(self, obj: dict[str, Any], route: Route, recv_ns: int) -> list[Record]:
+        """Return the KLINE record with its bars converted (ints, exact floats, bool)."""
+        bars = [self._bar(bar, route.param) for bar in _list(obj, "data")]
+        payload = {"interval": route.param, "bars": bars}
+        return [Record(0, recv_ns, Kind.KLINE, route.symbol, _int(obj, "ts", 0), _int(obj, "cts", 0), payload)]
+
+    @staticmethod
+    def _bar(bar: object, interval: str) -> dict[str, Any]:
+        """Return one kline bar converted per engine.record."""
+        if type(bar) is not dict:
+            raise BadFrame("bad_field", "data[]")
+        if bar.get("interval") != interval:
+            raise BadFrame("missing_field" if bar.get("interval") is None else "bad_field", "interval")
+        confirm = bar.get("confirm")
+        if type(confirm) is not bool:
+            raise BadFrame("missing_field" if confirm is None else "bad_field", "confirm")
+        out: dict[str, Any] = {k: _int(bar, k) for k in ("start", "end", "timestamp")}
+        for k in ("open", "high", "low", "close"):
+            out[k] = _number(bar, k, nonzero=True)
+        out["volume"] = _number(bar, "volume")
+        out["turnover"] = _number(bar, "turnover")
+        out["confirm"] = confirm
+        return out
+
+    def _funding(self, obj: dict[str, Any], route: Route, recv_ns: int) -> list[Record]:
+        """Return the FUNDING record of this project's funding frame (see the module docstring)."""
+        data = _dict(obj, "data")
+        _symbol_matches(data.get("symbol"), route.symbol)
+        interval = data.get("fundingIntervalHour")
+        if interval is None or interval == "":
+            interval_h = 0.0
+        elif type(interval) is int and 0 <= interval < 10_000:
+            interval_h = float(interval)
+        else:
+            interval_h = _number(data, "fundingIntervalHour")
+        payload = {"rate": _number(data, "fundingRate", signed=True),
+                   "next_ms": _ms_text(data.get("nextFundingTime"), "nextFundingTime"),
+                   "interval_h": interval_h}
+        return [Record(0, recv_ns, Kind.FUNDING, route.symbol, _int(obj, "ts", 0), _int(obj, "cts", 0), payload)]
+
+    def _executions(self, obj: dict[str, Any], route: Route, recv_ns: int) -> list[Record]:
+        """Return one EXECUTION record per symbol (first-seen order) with that symbol's fills."""
+        ts = _int(obj, "creationTime", 0)
+        by_symbol: dict[str, list[dict[str, Any]]] = {}
+        for fill in _list(obj, "data"):
+            sym = self._check_fill(fill)
+            if self.symbols is not None and sym not in self.symbols:
+                self._skipped["foreign_fills"] += 1
+                continue
+            by_symbol.setdefault(sym, []).append(fill)
+        return [Record(0, recv_ns, Kind.EXECUTION, sym, ts, 0, {"fills": fills}) for sym, fills in by_symbol.items()]
+
+    @staticmethod
+    def _check_fill(fill: object) -> str:
+        """Validate one execution fill; return its symbol."""
+        if type(fill) is not dict:
+            raise BadFrame("bad_field", "data[]")
+        sym = _str(fill, "symbol")
+        if not _SYMBOL.fullmatch(sym):
+            raise BadFrame("bad_field", "symbol")
+        for key in _FILL_STRINGS:
+            _str(fill, key)
+        if fill["side"] not in _SIDES:
+            raise BadFrame("bad_field", "side")
+        _number(fill, "execPrice")
+        _number(fill, "execQty")
+        _ms_text(fill["execTime"], "execTime")
+        return sym
