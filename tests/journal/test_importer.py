@@ -1,0 +1,111 @@
+"""Importer: captures -> journal with ticks in place, monotonic recv_ns, symbol filter, continuation."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine.record import MARKET_KINDS, NS_PER_S, Kind, Record
+from journal.importer import import_files, import_records
+from tests.conftest import SOL_DOGE_ENVELOPE, SOL_DOGE_FRAMES, XRP_OB500
+
+S = NS_PER_S
+T0 = 1_786_310_819 * S
+
+
+def _frame(ts_ms: int, sym: str = "SOLUSDT") -> bytes:
+    return orjson.dumps({"topic": f"publicTrade.{sym}", "type": "snapshot", "ts": ts_ms, "data": [
+        {"T": ts_ms, "s": sym, "S": "Buy", "v": "1", "p": "77.3", "i": str(ts_ms), "BT": False}]})
+
+
+def _hft(tmp_path: Path, rows: list[tuple[int, bytes]], name: str = "c.txt") -> str:
+    p = tmp_path / name
+    p.write_bytes(b"".join(b"%d %s\n" % (ns, f) for ns, f in rows))
+    return str(p)
+
+
+def _check_ticks(recs: list[Record]) -> None:
+    """Naive check: recv_ns non-decreasing; ticks every second from the first record, each before its records."""
+    assert all(a.recv_ns <= b.recv_ns for a, b in zip(recs, recs[1:], strict=False))
+    bounds = [r.recv_ns for r in recs if r.kind == Kind.TICK]
+    others = [r for r in recs if r.kind != Kind.TICK]
+    first = -(-others[0].recv_ns // S) * S
+    assert bounds == list(range(first, others[-1].recv_ns // S * S + 1, S))
+    for i, r in enumerate(recs):
+        if r.kind == Kind.TICK:
+            assert all(x.recv_ns < r.recv_ns for x in recs[:i] if x.kind != Kind.TICK)
+
+
+def test_import_records_orders_ticks_and_clamps_time(tmp_path: Path) -> None:
+    rows = [(T0 + 200_000_000, _frame(1)), (T0 + 100_000_000, _frame(2)),  # clock stepped back
+            (T0 + 3 * S, b"{bad"), (T0 + 3 * S + 5, _frame(3))]
+    recs = list(import_records("hftbacktest", [_hft(tmp_path, rows)]))
+    assert [(r.kind, r.recv_ns) for r in recs] == [
+        (Kind.TRADES, T0 + 200_000_000), (Kind.TRADES, T0 + 200_000_000),
+        (Kind.TICK, T0 + S), (Kind.TICK, T0 + 2 * S), (Kind.TICK, T0 + 3 * S),
+        (Kind.BAD_FRAME, T0 + 3 * S), (Kind.TRADES, T0 + 3 * S + 5)]
+    _check_ticks(recs)
+
+
+def test_import_files_end_to_end(tmp_path: Path) -> None:
+    from journal.reader import JournalReader
+
+    rows = [(T0 + i * 700_000_000, _frame(i, "SOLUSDT" if i % 2 else "DOGEUSDT")) for i in range(10)]
+    rows.insert(3, (T0 + 2 * S, b'{"success":true,"op":"subscribe"}'))
+    summary = import_files(str(tmp_path / "j"), "hftbacktest", [_hft(tmp_path, rows)], symbols=["SOLUSDT"])
+    recs = list(JournalReader(str(tmp_path / "j")).records())
+    assert [r.seq for r in recs] == list(range(1, len(recs) + 1))
+    assert Counter(r.symbol for r in recs if r.kind in MARKET_KINDS) == {"SOLUSDT": 5}
+    _check_ticks(recs)
+    assert summary["records"] == {"tick": 6, "trades": 5} and summary["ticks"] == 6
+    assert summary["skipped"] == {"decoder_ack": 1, "decoder_unknown_symbol": 5}
+    assert summary["seq"] == [1, len(recs)] and summary["bad_frames"] == {}
+
+
+def test_second_import_continues_the_journal(tmp_path: Path) -> None:
+    from journal.reader import JournalReader
+
+    j = str(tmp_path / "j")
+    import_files(j, "hftbacktest", [_hft(tmp_path, [(T0 + 100, _frame(1)), (T0 + 2 * S + 1, _frame(2))], "a")])
+    summary = import_files(j, "hftbacktest", [_hft(tmp_path, [(T0 + S, _frame(3)), (T0 + 4 * S, _frame(4))], "b")])
+    recs = list(JournalReader(j).records())
+    _check_ticks(recs)
+    assert summary["recv_ns_held"] == 1 and summary["seq"][0] == 5  # trade, tick, tick, trade before
+    assert [r.seq for r in recs] == list(range(1, len(recs) + 1))
+
+
+def test_unknown_format_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown capture format"):
+        import_files(str(tmp_path / "j"), "csv", [])
+
+
+def test_shared_cryptofeed_capture_imports_like_the_frames_file(shared_bybit: Path, tmp_path: Path) -> None:
+    from journal.reader import JournalReader
+
+    summary = import_files(str(tmp_path / "j"), "cryptofeed", [str(shared_bybit / SOL_DOGE_ENVELOPE)])
+    recs = list(JournalReader(str(tmp_path / "j")).records())
+    _check_ticks(recs)
+    assert summary["bad_frames"] == {} and summary["skipped"] == {"decoder_ack": 17, "not_recv": 11}
+    assert summary["records"] == {"book_delta": 761, "book_snapshot": 2, "kline": 37, "ticker": 357, "trades": 74,
+                                  "tick": summary["ticks"]}
+    bare = [r for r in import_records("frames", [str(shared_bybit / SOL_DOGE_FRAMES)]) if r.kind != Kind.TICK]
+    market = [r for r in recs if r.kind != Kind.TICK]
+    assert [(r.kind, r.symbol, r.ts, r.cts) for r in market] == [(r.kind, r.symbol, r.ts, r.cts) for r in bare]
+    line = next(x for x in (shared_bybit / SOL_DOGE_ENVELOPE).read_bytes().splitlines()
+                if b'"t":"recv"' in x and b'\\"topic\\"' in x)
+    ts_text = re.search(rb'"ts":([0-9.]+),', line).group(1).decode()  # type: ignore[union-attr]
+    assert market[0].recv_ns == int(Decimal(ts_text) * 10**9)  # exact, from the envelope's text
+
+
+def test_shared_archive_imports_with_gz(shared_bybit: Path, tmp_path: Path) -> None:
+    import gzip
+
+    gz = tmp_path / "xrp.data.gz"
+    gz.write_bytes(gzip.compress((shared_bybit / XRP_OB500).read_bytes()))
+    summary = import_files(str(tmp_path / "j"), "frames", [str(gz)], symbols=["XRPUSDT"])
+    assert summary["records"] == {"book_delta": 49, "book_snapshot": 1, "tick": 5}
