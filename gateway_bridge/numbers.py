@@ -153,7 +153,7 @@ def _scan_decimal(buf: np.ndarray, pos: int, out: np.ndarray, row: int, col: int
                 significant += 1
                 if significant > MAX_SIGNIFICANT:
                     return -1
-            mantissa = mantissa * 10 + (c - _ZERO)
+            mantissa = mantissa * 10 + (int(c) - _ZERO)  # int(): no uint8 wrap-around without JIT
             if frac >= 0:
                 frac += 1
         elif c == _DOT and frac < 0 and pos > start:

@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 from engine.record import Kind, Record
 from gateway_bridge.config import TopicsConfig
 from gateway_bridge.decoder import Decoder
-from gateway_bridge.numbers import NumberError, parse_decimal, parse_levels, parse_positive_column
+from gateway_bridge.numbers import (
+    NumberError,
+    levels_kernel,
+    parse_decimal,
+    parse_levels,
+    parse_positive_column,
+)
 from gateway_bridge.ratelog import RateLog
 
 T = TopicsConfig()
@@ -340,3 +346,16 @@ def test_rare_exact_forms_take_the_slow_path() -> None:
     assert got_b.tolist() == [[1.23e-14, 77.31]]
     assert parse_positive_column(["0.0000000000000123", "5"]).tolist() == [1.23e-14, 5.0]
     assert parse_decimal("1000000000000000000000") == 1e21
+
+
+@given(st.lists(st.tuples(decimals, decimals), max_size=6), st.lists(st.tuples(decimals, decimals), max_size=6),
+       st.booleans())
+def test_compiled_level_kernel_equals_its_python(b: list[tuple[str, str]], a: list[tuple[str, str]],
+                                                 snapshot: bool) -> None:
+    text = np.frombuffer(orjson.dumps(([list(x) for x in b], [list(x) for x in a])), dtype=np.uint8)
+    out_jit, out_py = np.zeros((len(b) + len(a), 2)), np.zeros((len(b) + len(a), 2))
+    status = levels_kernel(text, out_jit, len(b), snapshot)
+    py_func = getattr(levels_kernel, "py_func", levels_kernel)  # NUMBA_DISABLE_JIT=1: plain function
+    assert status == py_func(text, out_py, len(b), snapshot)
+    if status == 0:
+        assert out_jit.tolist() == out_py.tolist()
