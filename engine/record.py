@@ -28,13 +28,15 @@ Payload per kind (keys are short because they are journaled for every event):
 - TICKER: ``type`` "snapshot" | "delta", ``fields`` dict[str, str] — Bybit's fields exactly as
   sent (strings); a delta carries only the changed ones and the engine merges them.
 - FUNDING: ``rate`` float, ``next_ms`` int (next settlement, ms), ``interval_h`` float (0 unknown).
-- EXECUTION: ``fills`` list[dict[str, str]] — fills of our own orders for this symbol, as sent.
+- EXECUTION: ``fills`` list[dict] — fills of our own orders for this symbol, every field as sent
+  (JSON scalars: mostly strings, ``isMaker`` bool, ``seq`` int).
 - TICK: empty. ``recv_ns`` is the whole-second boundary the tick stands for.
 - RESYNC_REQUEST: ``topic`` str (Bybit topic, e.g. ``orderbook.200.SOLUSDT``), ``reason`` str
   (``gap`` | ``crossed`` | ``reset`` | ``gateway_down`` | ``gateway_up``), ``via`` str.
 - GATEWAY_UP / GATEWAY_DOWN: ``reason`` str, ``silent_ms`` int (DOWN: how long it was silent).
 - REGISTRY_CHANGED: ``hash`` str, ``content`` str (the canonical registry text).
-- BAD_FRAME: ``reason`` str, ``topic`` str (gateway topic it came on), ``raw`` bytes.
+- BAD_FRAME: ``reason`` str, ``topic`` str (gateway topic it came on; empty for imports),
+  ``raw`` bytes (the message exactly as received).
 """
 
 from __future__ import annotations
