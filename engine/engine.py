@@ -20,7 +20,7 @@ from engine.functions import FUNCTIONS, Compiled, TickContext
 from engine.record import Kind, Record, kind_name
 from engine.symbol_state import INVALIDATING, Horizons, SymbolState
 from engine.windows import TickSeries, rolling_zscore
-from registry import Registry, load_registry_text
+from registry import Registry, RegistryError, load_registry_text
 
 NAN = math.nan
 NS = 1_000_000_000
@@ -139,8 +139,18 @@ class Engine:
         if kind == Kind.GATEWAY_UP:
             return self._gateway(rec, resync=True)
         if kind == Kind.REGISTRY_CHANGED:
-            self.pending_registry = load_registry_text(rec.payload["content"], source=f"journal seq {rec.seq}")
+            return self._registry_changed(rec)
         self._count(kind_name(kind))
+        return NOTHING
+
+    def _registry_changed(self, rec: Record) -> Effects:
+        """Stage a journaled registry for the next tick; an invalid one is refused and the current kept."""
+        self._count("registry_changed")
+        try:
+            self.pending_registry = load_registry_text(rec.payload["content"], source=f"journal seq {rec.seq}")
+        except (RegistryError, KeyError) as e:
+            self._count("registry_rejected")
+            return Effects((), (Notice(rec.seq, "", "registry", f"rejected: {e}", False),))
         return NOTHING
 
     def _apply_market(self, state: SymbolState, rec: Record) -> Effects:

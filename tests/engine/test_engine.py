@@ -162,3 +162,20 @@ def test_a_book_first_seen_through_a_delta_asks_for_a_snapshot_once() -> None:
     engine.apply(snap(0.7, [(100.0, 1.0)], [(100.5, 2.0)], u=50))
     (vector,) = engine.apply(tick_at(1)).vectors
     assert vector.book_valid == 1 and vector.values[0] == 100.25
+
+
+def test_a_journaled_registry_change_takes_effect_at_the_next_tick_and_a_bad_one_is_refused() -> None:
+    """SPEC C.9: the switch happens at a tick boundary; vectors carry the new hash from then on."""
+    old = registry("{name: mid, function: mid_price}")
+    new = registry("{name: mid, function: mid_price}", "{name: spread, function: spread_abs}")
+    engine = Engine(old, ["XUSDT"])
+    engine.apply(snap(0.5, [(100.0, 1.0)], [(100.5, 2.0)], u=10))
+    change = Record(0, ns(1.2), Kind.REGISTRY_CHANGED, "", 0, 0, {"hash": new.content_hash, "content": new.canonical})
+    bad = Record(0, ns(1.3), Kind.REGISTRY_CHANGED, "", 0, 0, {"hash": "x", "content": "features: [{name: 1}]"})
+    (v1,) = engine.apply(tick_at(1)).vectors
+    assert engine.apply(change).notices == ()
+    (rejected,) = engine.apply(bad).notices
+    assert rejected.event.startswith("rejected:") and not rejected.resync
+    (v2,) = engine.apply(tick_at(2)).vectors
+    assert v1.registry_hash == old.content_hash and v1.values.tolist() == [100.25]
+    assert v2.registry_hash == new.content_hash and v2.values.tolist() == [100.25, 0.5]
