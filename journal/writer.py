@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.record import NS_PER_MS, NS_PER_S, Record
-from journal.codec import encode
+from journal.codec import encode_batch
 from journal.config import JournalConfig
 from journal.errors import JournalCorruption, JournalError
 from journal.segment import HEADER_SIZE, list_segments, pack_header, scan_segment, segment_name
@@ -87,8 +87,7 @@ class JournalWriter:
         """
         if not records:
             return []
-        numbered = [r.with_seq(self._next_seq + i) for i, r in enumerate(records)]
-        data = b"".join([encode(r) for r in numbered])
+        data, numbered = encode_batch(records, self._next_seq)
         self._roll_if_due(numbered[0].recv_ns, len(data))
         self._write(data)
         self._next_seq += len(numbered)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from engine.record import Kind, Record
-from journal.codec import decode, decode_body, encode
+from journal.codec import decode, decode_body, encode, encode_batch
 from journal.scan import (
     BAD_CRC,
     BAD_LENGTH,
@@ -213,3 +213,41 @@ def test_python_originals_agree_with_compiled_kernels() -> None:
     for p, j in zip(py[:3], jit[:3], strict=True):
         assert np.array_equal(p, j)
     assert (py[3], py[4]) == (jit[3], jit[4]) and jit[4] == TRUNCATED
+
+
+def _naive_frame(r: Record) -> bytes:
+    """Independent frame builder: struct + msgpack with hand-made ExtType 1 (the pre-batch format)."""
+    import msgpack
+
+    def ext(a: np.ndarray) -> msgpack.ExtType:
+        descr = a.dtype.str.encode()
+        head = struct.pack("<BB", a.ndim, len(descr)) + descr + struct.pack(f"<{a.ndim}q", *a.shape)
+        return msgpack.ExtType(1, head + np.ascontiguousarray(a).tobytes())
+
+    body = msgpack.packb([r.symbol, r.ts, r.cts, r.payload], use_bin_type=True,
+                         default=lambda o: ext(o) if isinstance(o, np.ndarray) else o.item())
+    fixed = struct.pack("<QqHH", r.seq, r.recv_ns, r.kind, 0)
+    return struct.pack("<II", 4 + len(fixed) + len(body), zlib.crc32(fixed + body)) + fixed + body
+
+
+def test_encode_batch_numbers_and_frames_like_a_naive_encoder() -> None:
+    records = make_records(300, seed=7)
+    data, got = encode_batch(records, 1000)
+    want = [r._replace(seq=1000 + i) for i, r in enumerate(records)]
+    assert data == b"".join(_naive_frame(r) for r in want)
+    assert data == b"".join(encode(r) for r in want)
+    assert [type(r) for r in got] == [Record] * len(want) and same_records(got, want)
+    assert same_records([decode(_naive_frame(r)) for r in want], want)  # frames of the old encoder read back
+
+
+@pytest.mark.parametrize("bad, error", [
+    (Record(0, 1, 70_000, "S", 0, 0, {}), ValueError),
+    (Record(0, 1, Kind.TICK, b"S", 0, 0, {}), TypeError),
+    (Record(0, 1, Kind.TICK, "S", 0, 0, {"x": object()}), TypeError),
+])
+def test_encode_batch_rejects_like_encode(bad: Record, error: type[Exception]) -> None:
+    ok = make_records(3)
+    with pytest.raises(error):
+        encode(bad)
+    with pytest.raises(error):
+        encode_batch([*ok, bad, *ok], 1)
