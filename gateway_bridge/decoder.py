@@ -76,6 +76,16 @@ TICKER_NUMBERS: dict[str, tuple[bool, bool]] = {
     "ask1Size": (False, False), "fundingRate": (True, False), "fundingIntervalHour": (False, False),
     "openInterest": (False, False),
 }
+#: Regexes accepting a subset of what `parse_decimal` accepts (a plain decimal of at most 16 chars
+#: has at most 15 significant digits and lies in the normal range), keyed by (signed, nonzero).
+_PLAIN_DECIMAL = {
+    (signed, nonzero): re.compile(("-?" if signed else "") + r"(?=[0-9.]{1,16}\Z)"
+                                  + (r"(?![0.]*\Z)" if nonzero else "")
+                                  + r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]+)?", re.ASCII).fullmatch
+    for signed in (False, True) for nonzero in (False, True)
+}
+_TICKER_CHECKS = tuple((key, signed, nonzero, _PLAIN_DECIMAL[signed, nonzero])
+                       for key, (signed, nonzero) in TICKER_NUMBERS.items())
 #: Route cache bound (valid topics only; random topics from bad input cannot grow it further).
 MAX_ROUTES = 4096
 #: Largest payload kept whole in a BAD_FRAME record (longer ones are cut; the length is logged).
@@ -424,13 +434,15 @@ class Decoder:
         for key, value in fields.items():
             if type(value) is not str:
                 raise BadFrame("bad_field", str(key)[:64])
-        for key, (signed, nonzero) in TICKER_NUMBERS.items():
-            if fields.get(key):
-                _number(fields, key, signed, nonzero)
+        for key, signed, nonzero, plain in _TICKER_CHECKS:
+            value = fields.get(key)
+            if value and plain(value) is None:  # the usual short decimal passes one regex
+                _number(fields, key, signed, nonzero)  # anything else: the full check names the reason
         if fields.get("nextFundingTime"):
             _ms_text(fields["nextFundingTime"], "nextFundingTime")
         payload = {"type": typ, "fields": fields}
-        return [Record(0, recv_ns, Kind.TICKER, route.symbol, _int(obj, "ts", 0), _int(obj, "cts", 0), payload)]
+        return [_new_record(Record, (0, recv_ns, Kind.TICKER, route.symbol, _int(obj, "ts", 0), _int(obj, "cts", 0),
+                                     payload))]
 
     def _kline(self, obj: dict[str, Any], route: Route, recv_ns: int) -> list[Record]:
         """Return the KLINE record with its bars converted (ints, exact floats, bool)."""

@@ -97,7 +97,7 @@ def parse_levels(bids: object, asks: object, *, snapshot: bool) -> tuple[np.ndar
         raise NumberError("bad_level", "unserialisable level") from None
     nb = len(bids)
     out = np.empty((nb + len(asks), 2), dtype=np.float64)
-    if levels_kernel(np.frombuffer(text, dtype=np.uint8), out, nb, snapshot) != 0:
+    if levels_kernel(text, out, nb, snapshot) != 0:  # bytes straight in: no np.frombuffer (~350 ns)
         return _levels_slow(bids, asks, snapshot)
     return out[:nb], out[nb:]
 
@@ -136,9 +136,9 @@ def _side_slow(levels: object, snapshot: bool) -> np.ndarray:
 # --- the compiled scanner ---------------------------------------------------------------------
 
 @kernel
-def _scan_decimal(buf: np.ndarray, pos: int, out: np.ndarray, row: int, col: int, nonzero: bool) -> int:
+def _scan_decimal(buf: bytes | np.ndarray, pos: int, out: np.ndarray, row: int, col: int, nonzero: bool) -> int:
     """Parse ``"<decimal>"`` at `pos` into ``out[row, col]``; return the next pos, or -1 to go slow."""
-    n = buf.shape[0]
+    n = len(buf)
     if pos >= n or buf[pos] != _QUOTE:
         return -1
     pos += 1
@@ -172,9 +172,9 @@ def _scan_decimal(buf: np.ndarray, pos: int, out: np.ndarray, row: int, col: int
 
 
 @kernel
-def _scan_side(buf: np.ndarray, pos: int, out: np.ndarray, row: int, snapshot: bool) -> tuple[int, int]:
+def _scan_side(buf: bytes | np.ndarray, pos: int, out: np.ndarray, row: int, snapshot: bool) -> tuple[int, int]:
     """Parse one side ``[["p","s"],…]`` at `pos` into `out` from `row`; return (next pos, next row), pos -1 to go slow."""
-    n = buf.shape[0]
+    n = len(buf)
     if pos >= n or buf[pos] != _OPEN:
         return -1, row
     pos += 1
@@ -198,9 +198,9 @@ def _scan_side(buf: np.ndarray, pos: int, out: np.ndarray, row: int, snapshot: b
 
 
 @kernel
-def levels_kernel(buf: np.ndarray, out: np.ndarray, nb: int, snapshot: bool) -> int:
-    """Fill `out` from ``orjson.dumps((bids, asks))`` bytes; 0 if all valid, else 1 (use the slow path)."""
-    n = buf.shape[0]
+def levels_kernel(buf: bytes | np.ndarray, out: np.ndarray, nb: int, snapshot: bool) -> int:
+    """Fill `out` from ``orjson.dumps((bids, asks))`` (bytes or uint8 array); 0 if all valid, else 1 (go slow)."""
+    n = len(buf)
     if n < 2 or buf[0] != _OPEN:
         return 1
     pos, row = _scan_side(buf, 1, out, 0, snapshot)

@@ -10,12 +10,12 @@ import msgpack
 import numpy as np
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.record import Kind, Record
 from gateway_bridge.config import TopicsConfig
-from gateway_bridge.decoder import Decoder
+from gateway_bridge.decoder import _PLAIN_DECIMAL, TICKER_NUMBERS, Decoder
 from gateway_bridge.numbers import (
     NumberError,
     levels_kernel,
@@ -348,6 +348,7 @@ def test_rare_exact_forms_take_the_slow_path() -> None:
     assert parse_decimal("1000000000000000000000") == 1e21
 
 
+@settings(deadline=None)  # with a cold numba cache the first example compiles the uint8 and bytes signatures
 @given(st.lists(st.tuples(decimals, decimals), max_size=6), st.lists(st.tuples(decimals, decimals), max_size=6),
        st.booleans())
 def test_compiled_level_kernel_equals_its_python(b: list[tuple[str, str]], a: list[tuple[str, str]],
@@ -359,3 +360,40 @@ def test_compiled_level_kernel_equals_its_python(b: list[tuple[str, str]], a: li
     assert status == py_func(text, out_py, len(b), snapshot)
     if status == 0:
         assert out_jit.tolist() == out_py.tolist()
+    # parse_levels hands the kernel the bytes themselves: same status and values as the uint8 view
+    raw = text.tobytes()
+    out_bytes, out_py_bytes = np.zeros_like(out_jit), np.zeros_like(out_jit)
+    assert levels_kernel(raw, out_bytes, len(b), snapshot) == status == py_func(raw, out_py_bytes, len(b), snapshot)
+    if status == 0:
+        assert out_bytes.tolist() == out_jit.tolist() == out_py_bytes.tolist()
+
+
+_number_like = st.text(alphabet="-0123456789.", max_size=20) | st.sampled_from(
+    ["0", "-0", "0.000", "1234567890123456", "123456789012345", "0.00000000000001", "12345678901234.5", "1.", ".5",
+     "00.5", "-1.5", "0.0001", "999999999999999", "1234567890123456.0"])
+
+
+@given(_number_like, st.booleans(), st.booleans())
+def test_plain_decimal_regex_accepts_only_what_parse_decimal_accepts(text: str, signed: bool, nonzero: bool) -> None:
+    # The ticker fast check may skip parse_decimal only where parse_decimal would accept the value.
+    if _PLAIN_DECIMAL[signed, nonzero](text) is not None:
+        parse_decimal(text, signed=signed, nonzero=nonzero)
+
+
+@given(st.dictionaries(st.sampled_from(["lastPrice", "fundingRate", "bid1Size", "openInterest", "markPrice"]),
+                       _number_like, max_size=5))
+def test_ticker_fast_check_rejects_like_parse_decimal(values: dict[str, str]) -> None:
+    fields = {"symbol": "SOLUSDT", **values}
+    frame = orjson.dumps({"topic": "tickers.SOLUSDT", "type": "delta", "ts": 5, "data": fields})
+    recs = Decoder(["SOLUSDT"], TopicsConfig()).decode("market.ticker", frame, 1)
+    want = None  # naive: the first non-empty field (in TICKER_NUMBERS order) parse_decimal rejects
+    for key, (signed, nonzero) in TICKER_NUMBERS.items():
+        if fields.get(key) and want is None:
+            try:
+                parse_decimal(fields[key], signed=signed, nonzero=nonzero)
+            except NumberError as e:
+                want = e.reason
+    if want is None:
+        assert recs[0].kind == Kind.TICKER and recs[0].payload == {"type": "delta", "fields": fields}
+    else:
+        assert recs[0].kind == Kind.BAD_FRAME and recs[0].payload["reason"] == want
