@@ -178,14 +178,16 @@ class Bridge:
     def _decode_into(self, msgs: list[tuple[int, list[bytes]]], batch: list[Record]) -> None:
         """Append ticks and decoded records of `msgs` to `batch` (the per-message hot loop)."""
         decode = self.decoder.decode
-        before = self.ticks.before
+        clock = self.ticks
+        boundary = clock.next_boundary_ns
         topics = self._topics
         extend = batch.extend
         bad_kind = Kind.BAD_FRAME
         ticks = 0
         for recv_ns, parts in msgs:
-            due = before(recv_ns)
-            if due:
+            if boundary is None or recv_ns >= boundary:  # one compare per message; the clock only at a boundary
+                due = clock.before(recv_ns)
+                boundary = clock.next_boundary_ns
                 ticks += len(due)
                 extend(due)
             name = topics.get(parts[0]) if len(parts) == 2 else None
