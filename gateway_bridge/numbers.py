@@ -42,8 +42,9 @@ _NON_FINITE = frozenset({"nan", "inf", "infinity"})
 
 # Fast-path tokens inside orjson output: at most 16 chars (15 digits + dot) before the closing quote.
 _W = r'(?=[0-9.]{1,16}")'
-_NONZERO = _W + r"(?:[1-9][0-9]*+(?:\.[0-9]++)?+|0\.0*+[1-9][0-9]*+)"
-_ANY = _W + r"(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+"
+# An integer part is capped at 15 digits: 16 chars without a dot would be 16 significant digits.
+_NONZERO = _W + r"(?:[1-9][0-9]{0,14}+(?:\.[0-9]++)?+|0\.0*+[1-9][0-9]*+)"
+_ANY = _W + r"(?:0|[1-9][0-9]{0,14}+)(?:\.[0-9]++)?+"
 
 
 _POSITIVE_COLUMN = re.compile(rf'\[(?:"{_NONZERO}"(?:,"{_NONZERO}")*+)?\]'.encode())

@@ -397,3 +397,11 @@ def test_ticker_fast_check_rejects_like_parse_decimal(values: dict[str, str]) ->
         assert recs[0].kind == Kind.TICKER and recs[0].payload == {"type": "delta", "fields": fields}
     else:
         assert recs[0].kind == Kind.BAD_FRAME and recs[0].payload["reason"] == want
+
+
+@pytest.mark.parametrize("p,v", [("1234567890123456", "1"), ("77.3", "1234567890123456")])
+def test_sixteen_digit_integers_are_rejected_for_precision_on_every_path(p: str, v: str) -> None:
+    """A 16-digit integer needs 16 significant digits: trades (fast column path) and books must refuse it."""
+    assert reason(trades(trade(p=p, v=v))) == "precision"
+    assert reason(book(b=((p, v),))) == "precision"
+    assert one(trades(trade(p=p[:15] if len(p) == 16 else p, v=v[:15]))).kind == Kind.TRADES
