@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=int, default=200, help="synthetic events per second")
     p.add_argument("--repeats", type=int, default=5, help="repeats per throughput figure (median)")
     p.add_argument("--json", metavar="FILE", default="", help="also write the figures as JSON")
+    p.add_argument("--recording", metavar="FILE", default="", help="also measure apply/tick on this capture")
+    p.add_argument("--format", default="cryptofeed", help="import format of --recording (default cryptofeed)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
                      ("replay", lambda: bench_replay(recs, args.repeats))):
         results[name] = fn()
         _show(name, results[name])
+    if args.recording:
+        results["recording"] = bench_recording(args.recording, args.format)
+        _show(f"apply on {os.path.basename(args.recording)}", results["recording"])
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
@@ -127,26 +132,49 @@ def bench_book(n_deltas: int, repeats: int) -> dict:
             "engine_delta_median_us": float(np.median(per)) / 1e3, "engine_delta_p99_us": float(np.percentile(per, 99)) / 1e3}
 
 
-def bench_apply(recs: list) -> dict:
-    """Per-event apply cost (market records) and per-tick cost for one symbol, engine vs naive."""
+def _time_apply(recs: list, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-record apply times (ns) of market records and of ticks, after a warm-up run."""
     from engine.engine import Engine
     from engine.record import Kind
     from tools.registry_file import default_registry
 
     registry = default_registry()
-    Engine(registry, ["BTCUSDT"]).apply(recs[0])  # warm-up on a throwaway engine
-    warm = Engine(registry, ["BTCUSDT"])
+    warm = Engine(registry, symbols)
     for r in recs[: min(len(recs), 5_000)]:
-        warm.apply(r)
-    engine = Engine(registry, ["BTCUSDT"])
+        warm.apply(r)  # compiles every kernel outside the figures
+    engine = Engine(registry, symbols)
     ev, ticks = [], []
     for r in recs:
         t0 = time.perf_counter_ns()
         engine.apply(r)
         (ticks if r.kind == Kind.TICK else ev).append(time.perf_counter_ns() - t0)
+    return np.asarray(ev), np.asarray(ticks)
+
+
+def bench_recording(path: str, fmt: str) -> dict:
+    """Apply and tick cost on a real capture (imported into a scratch journal first)."""
+    from journal.importer import import_files
+    from journal.reader import JournalReader
+    from tools.replay import journal_symbols
+
+    with tempfile.TemporaryDirectory() as tmp:
+        import_files(tmp, fmt, [path])
+        recs, symbols = list(JournalReader(tmp).records()), journal_symbols(tmp)
+    ev, ticks = _time_apply(recs, symbols)
+    return {"records": len(recs), "symbols": ",".join(symbols),
+            "engine_event_median_us": float(np.median(ev)) / 1e3,
+            "engine_tick_median_us_all_symbols": float(np.median(ticks)) / 1e3,
+            "engine_tick_median_us_per_symbol": float(np.median(ticks)) / 1e3 / len(symbols)}
+
+
+def bench_apply(recs: list) -> dict:
+    """Per-event apply cost (market records) and per-tick cost for one symbol, engine vs naive."""
+    from engine.record import Kind
+
+    ev_a, tk_a = _time_apply(recs, ["BTCUSDT"])
     naive_ev, naive_ticks = _naive_apply(recs)
-    ev_a, tk_a = np.asarray(ev), np.asarray(ticks)
-    return {"events": len(ev), "ticks": len(ticks),
+    trades = sum(len(r.payload["id"]) for r in recs if r.kind == Kind.TRADES)
+    return {"events": len(ev_a), "ticks": len(tk_a), "trades_per_s": trades / max(len(tk_a), 1),
             "engine_event_median_us": float(np.median(ev_a)) / 1e3, "engine_event_p99_us": float(np.percentile(ev_a, 99)) / 1e3,
             "naive_event_median_us": float(np.median(naive_ev)) / 1e3,
             "engine_tick_median_us": float(np.median(tk_a)) / 1e3, "engine_tick_p99_us": float(np.percentile(tk_a, 99)) / 1e3,

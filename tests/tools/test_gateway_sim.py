@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from pathlib import Path
@@ -230,7 +231,8 @@ def test_publishes_after_subscribe_and_answers_control(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(30)
 def test_fixed_count_at_max_speed_is_all_delivered(tmp_path: Path) -> None:
-    cfg = _sim_cfg(tmp_path, rate_hz=0.0, messages=5000, pregenerate=True)
+    # Linger: the blast queues everything and closes its socket at once; queued frames must flush.
+    cfg = dataclasses.replace(_sim_cfg(tmp_path, rate_hz=0.0, messages=5000, pregenerate=True), linger_ms=5000)
     sim = GatewaySim(cfg)
     expected = [f.payload for f in sim._frames]
     ctx = zmq.Context()
