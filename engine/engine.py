@@ -17,8 +17,9 @@ import numpy as np
 
 from engine.catalog import FUNCTIONS as CATALOG
 from engine.functions import FUNCTIONS, Compiled, TickContext
+from engine.orderbook import APPLIED, RESET
 from engine.record import Kind, Record, kind_name
-from engine.symbol_state import INVALIDATING, Horizons, SymbolState
+from engine.symbol_state import BOOK_APPLIED, INVALIDATING, Horizons, SymbolState
 from engine.windows import TickSeries, rolling_zscore
 from registry import Registry, RegistryError, load_registry_text
 
@@ -55,6 +56,14 @@ class Effects(NamedTuple):
 
 
 NOTHING = Effects()
+
+# Kinds as plain ints: comparing against them is cheaper than enum attribute lookups per record.
+_BOOK_SNAPSHOT, _BOOK_DELTA, _TRADES, _TICKER = (int(k) for k in (Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA,
+                                                                    Kind.TRADES, Kind.TICKER))
+_TICK, _GATEWAY_UP, _GATEWAY_DOWN, _REGISTRY_CHANGED = (int(k) for k in (Kind.TICK, Kind.GATEWAY_UP,
+                                                                          Kind.GATEWAY_DOWN, Kind.REGISTRY_CHANGED))
+#: Kinds the engine folds into a symbol's state (klines and executions are only counted for now).
+_MARKET = frozenset(int(k) for k in (Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA, Kind.TRADES, Kind.TICKER, Kind.FUNDING))
 
 
 class Plan:
@@ -126,19 +135,19 @@ class Engine:
         """Apply one journal record; ticks return vectors, book trouble returns notices."""
         self.last_seq = rec.seq
         kind = rec.kind
-        if kind == Kind.TICK:
-            return Effects(self.on_tick(rec), ())
-        if kind in (Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA, Kind.TRADES, Kind.TICKER, Kind.FUNDING):
+        if kind in _MARKET:
             state = self.states.get(rec.symbol)
             if state is None:
                 self._count("unknown_symbol")
                 return NOTHING
-            return self._apply_market(state, rec)
-        if kind == Kind.GATEWAY_DOWN:
+            return self._apply_market(state, kind, rec)
+        if kind == _TICK:
+            return Effects(self.on_tick(rec), ())
+        if kind == _GATEWAY_DOWN:
             return self._gateway(rec, resync=False)
-        if kind == Kind.GATEWAY_UP:
+        if kind == _GATEWAY_UP:
             return self._gateway(rec, resync=True)
-        if kind == Kind.REGISTRY_CHANGED:
+        if kind == _REGISTRY_CHANGED:
             return self._registry_changed(rec)
         self._count(kind_name(kind))
         return NOTHING
@@ -153,22 +162,22 @@ class Engine:
             return Effects((), (Notice(rec.seq, "", "registry", f"rejected: {e}", False),))
         return NOTHING
 
-    def _apply_market(self, state: SymbolState, rec: Record) -> Effects:
-        kind, p = rec.kind, rec.payload
-        if kind == Kind.BOOK_DELTA or kind == Kind.BOOK_SNAPSHOT:
-            ev = state.apply_book(rec.recv_ns, kind == Kind.BOOK_SNAPSHOT, p)
-            if ev.outcome == "applied":
+    def _apply_market(self, state: SymbolState, kind: int, rec: Record) -> Effects:
+        p = rec.payload
+        if kind <= _BOOK_DELTA:  # snapshot or delta: the hot path
+            ev = state.apply_book(rec.recv_ns, kind == _BOOK_SNAPSHOT, p)
+            if ev is BOOK_APPLIED or ev.outcome == APPLIED:
                 return NOTHING
             self._count(f"book_{ev.outcome}")
-            if ev.became_invalid or ev.outcome == "reset":
+            if ev.became_invalid or ev.outcome == RESET:
                 resync = ev.became_invalid and ev.outcome in INVALIDATING
                 return Effects((), (Notice(rec.seq, state.symbol, ev.topic, ev.outcome, resync),))
             return NOTHING
-        if kind == Kind.TRADES:
+        if kind == _TRADES:
             dups = state.apply_trades(rec.recv_ns, p)
             if dups:
                 self._count("trade_duplicates", dups)
-        elif kind == Kind.TICKER:
+        elif kind == _TICKER:
             state.funding.apply_ticker(p["type"], p["fields"])
         else:
             state.funding.apply_funding(p)
