@@ -404,11 +404,17 @@ class TickSeries:
 
     def push(self, t: int, value: float) -> None:
         """Record `value` at tick time t (strictly after the previous tick); drop the oldest beyond capacity."""
-        last = self._cols.last_time()
-        if last is not None and t <= last:
-            raise ValueError(f"TickSeries.push: tick {t} is not after the last one ({last})")
-        self._cols.append(1, (t, value))
-        self._cols.keep_last(self.capacity)
+        c = self._cols
+        times, tail = c.cols[0], c.tail
+        if tail > c.head and t <= times.item(tail - 1):
+            raise ValueError(f"TickSeries.push: tick {t} is not after the last one ({times.item(tail - 1)})")
+        if tail == times.shape[0]:
+            c.append(1, (t, value))  # full buffer: the generic path relocates the live rows
+        else:  # scalar fast path (several pushes per tick and symbol)
+            times[tail] = t
+            c.cols[1][tail] = value
+            c.tail = tail + 1
+        c.keep_last(self.capacity)
 
     def at(self, t: int) -> float:
         """The value recorded at exactly tick time t; NaN if that tick is missing or too old."""
