@@ -132,7 +132,20 @@ class Engine:
     # --- applying records ----------------------------------------------------------------------
 
     def apply(self, rec: Record) -> Effects:
-        """Apply one journal record; ticks return vectors, book trouble returns notices."""
+        """Apply one journal record; ticks return vectors, book trouble returns notices.
+
+        A record the engine cannot apply (a malformed payload that got into a journal) never
+        raises: it is counted and returned as an ``error`` notice, and the engine keeps going —
+        online and offline alike, so both stay identical and a restart cannot crash-loop on it.
+        """
+        try:
+            return self._apply(rec)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            self._count("apply_error")
+            return Effects((), (Notice(rec.seq, rec.symbol, kind_name(rec.kind), f"error: {type(e).__name__}: {e}",
+                                       False),))
+
+    def _apply(self, rec: Record) -> Effects:
         self.last_seq = rec.seq
         kind = rec.kind
         if kind in _MARKET:

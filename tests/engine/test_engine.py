@@ -179,3 +179,14 @@ def test_a_journaled_registry_change_takes_effect_at_the_next_tick_and_a_bad_one
     (v2,) = engine.apply(tick_at(2)).vectors
     assert v1.registry_hash == old.content_hash and v1.values.tolist() == [100.25]
     assert v2.registry_hash == new.content_hash and v2.values.tolist() == [100.25, 0.5]
+
+
+def test_a_malformed_record_is_an_error_notice_and_the_engine_keeps_going() -> None:
+    engine = Engine(registry("{name: mid, function: mid_price}"), ["XUSDT"])
+    engine.apply(snap(0.5, [(100.0, 1.0)], [(100.5, 2.0)], u=10))
+    broken = Record(7, ns(0.6), Kind.BOOK_DELTA, "XUSDT", 0, 0, {"depth": 50, "b": [], "a": []})  # no "u"
+    (notice,) = engine.apply(broken).notices
+    assert notice.seq == 7 and notice.event.startswith("error: KeyError") and not notice.resync
+    assert engine.counters["apply_error"] == 1
+    (vector,) = engine.apply(tick_at(1)).vectors
+    assert vector.book_valid == 1 and vector.values[0] == 100.25
