@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from engine.engine import Engine, Vector
-from engine.record import MARKET_KINDS
 from journal.reader import JournalReader
+from journal.stats import journal_stats
 from registry import Registry
 
 log = logging.getLogger("feature_service.replay")
@@ -25,12 +25,8 @@ class ReplaySummary:
 
 
 def journal_symbols(journal_dir: str) -> list[str]:
-    """Every symbol that has market records in the journal, sorted."""
-    seen: set[str] = set()
-    for rec in JournalReader(journal_dir).records(kinds=MARKET_KINDS):
-        seen.add(rec.symbol)
-    seen.discard("")
-    return sorted(seen)
+    """Every symbol named by a record of the journal, sorted (read from the index, no body decode)."""
+    return sorted(s for s in journal_stats(journal_dir)["symbols"] if s)
 
 
 def replay(journal_dir: str, registry: Registry, symbols: list[str] | None = None,
