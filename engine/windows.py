@@ -6,8 +6,10 @@ order (the journal guarantees it); appending out of order raises ``ValueError``.
 
 Storage is plain numpy columns with a live range ``[head, tail)``: eviction only moves ``head``
 (a binary search), and the columns are relocated, compacted and resized now and then, which keeps
-appends amortised O(1). Sums run in numba kernels sequentially in arrival order, so results are a
-pure function of the events and bit-identical across runs, restores and ``NUMBA_DISABLE_JIT=1``.
+appends amortised O(1). Sums run in numba kernels in a fixed order — per 1 s bucket in arrival
+order, buckets oldest first, for the whole-second windows of engine ticks; trade by trade in
+arrival order otherwise — so results are a pure function of the events and bit-identical across
+runs, restores and ``NUMBA_DISABLE_JIT=1``.
 
 Every class has ``to_state() -> dict`` (msgpack-friendly: ints, str, bytes, lists) and
 ``from_state(d)``; arrays travel as little-endian bytes, so NaN payloads survive bit for bit.
@@ -111,6 +113,79 @@ def _trade_stats(ns: np.ndarray, p: np.ndarray, v: np.ndarray, side: np.ndarray,
     for j in range(windows.shape[0]):
         start = _first_after(ns, lo, end, t - windows[j])
         _sum_trades(p, v, side, start, end, out[j])
+    return out
+
+
+# Bucket sums: the columns of one cached 1 s bucket (sequential sums of its trades, arrival order).
+_B_V, _B_PV, _B_BUY_V, _B_BUY_PV, _B_SELL_V, _B_SELL_PV, _B_COUNT = range(7)
+_B_WIDTH = 7
+
+
+@kernel
+def _bucket_row(p: np.ndarray, v: np.ndarray, side: np.ndarray, start: int, end: int, out: np.ndarray) -> None:
+    """Sequential sums of trades ``[start, end)`` into one bucket row (layout _B_*)."""
+    s_v = s_pv = b_v = b_pv = x_v = x_pv = 0.0
+    for i in range(start, end):
+        vi = v[i]
+        pvi = p[i] * vi
+        is_buy = 1.0 if side[i] > 0 else 0.0
+        is_sell = 1.0 if side[i] < 0 else 0.0
+        s_v += vi
+        s_pv += pvi
+        b_v += vi * is_buy
+        b_pv += pvi * is_buy
+        x_v += vi * is_sell
+        x_pv += pvi * is_sell
+    out[_B_V] = s_v
+    out[_B_PV] = s_pv
+    out[_B_BUY_V] = b_v
+    out[_B_BUY_PV] = b_pv
+    out[_B_SELL_V] = x_v
+    out[_B_SELL_PV] = x_pv
+    out[_B_COUNT] = float(end - start)
+
+
+@kernel
+def _close_buckets(ns: np.ndarray, p: np.ndarray, v: np.ndarray, side: np.ndarray, head: int, tail: int,
+                   through: int, upto: int, bucket: int, ends: np.ndarray, rows: np.ndarray, n: int) -> int:
+    """Append one row per non-empty bucket ``(b − bucket, b]`` with through < b ≤ upto; return the new count."""
+    i = _first_after(ns, head, tail, through)
+    stop = _first_after(ns, i, tail, upto)
+    while i < stop:
+        b = -((-ns[i]) // bucket) * bucket  # the bucket's end: ceil to a whole bucket
+        j = _first_after(ns, i, stop, b)
+        ends[n] = b
+        _bucket_row(p, v, side, i, j, rows[n])
+        n += 1
+        i = j
+    return n
+
+
+@kernel
+def _bucketed_stats(ends: np.ndarray, rows: np.ndarray, bhead: int, bn: int, ns: np.ndarray, p: np.ndarray,
+                    v: np.ndarray, side: np.ndarray, head: int, tail: int, t: int, bucket: int,
+                    windows: np.ndarray) -> np.ndarray:
+    """Stats rows for whole-bucket windows ending at t: closed bucket rows oldest first, then the open one."""
+    out = np.zeros((windows.shape[0], N_STATS))
+    last = np.zeros(_B_WIDTH)
+    _bucket_row(p, v, side, _first_after(ns, head, tail, t - bucket), _first_after(ns, head, tail, t), last)
+    for j in range(windows.shape[0]):
+        acc = np.zeros(_B_WIDTH)
+        k = _first_after(ends, bhead, bn, t - windows[j])  # first bucket ending after t − W
+        while k < bn and ends[k] <= t - bucket:
+            for c in range(_B_WIDTH):
+                acc[c] += rows[k, c]
+            k += 1
+        for c in range(_B_WIDTH):
+            acc[c] += last[c]
+        row = out[j]
+        row[STAT_SUM_V] = acc[_B_V]
+        row[STAT_SUM_PV] = acc[_B_PV]
+        row[STAT_BUY_V] = acc[_B_BUY_V]
+        row[STAT_SELL_V] = acc[_B_SELL_V]
+        row[STAT_SIGNED_V] = acc[_B_BUY_V] - acc[_B_SELL_V]
+        row[STAT_SIGNED_PV] = acc[_B_BUY_PV] - acc[_B_SELL_PV]
+        row[STAT_COUNT] = acc[_B_COUNT]
     return out
 
 
@@ -274,13 +349,30 @@ _TRADE_KEYS = ("ns", "p", "v", "side")
 
 
 class TradeWindow:
-    """The trades of one symbol over the last `horizon_ns` of engine time, with window sums."""
+    """The trades of one symbol over the last `horizon_ns` of engine time, with window sums.
 
-    __slots__ = ("horizon_ns", "_cols")
+    Windows that are whole multiples of `bucket_ns` and end on a bucket boundary (every engine
+    tick: whole seconds) are summed per bucket: each closed bucket ``(b − bucket, b]`` is summed
+    once, sequentially in arrival order, and cached; a window adds its closed buckets oldest first
+    and then the still-open bucket ``(t − bucket, t]``. Tick cost is then O(window in buckets)
+    instead of O(trades). Other windows and times are summed trade by trade in arrival order. The
+    cache is derived state: a restore rebuilds it from the held trades with identical sums.
+    """
 
-    def __init__(self, horizon_ns: int) -> None:
+    __slots__ = ("horizon_ns", "bucket_ns", "_cols", "_ends", "_rows", "_bhead", "_bn", "_through", "_aligned")
+
+    def __init__(self, horizon_ns: int, bucket_ns: int = 1_000_000_000) -> None:
         self.horizon_ns = int(horizon_ns)
+        self.bucket_ns = int(bucket_ns)
         self._cols = _Columns(_TRADE_DTYPES)
+        self._aligned: tuple[Any, bool] = (None, False)
+        self._reset_buckets()
+
+    def _reset_buckets(self) -> None:
+        self._ends = np.zeros(MIN_CAPACITY, dtype=NS_DTYPE)
+        self._rows = np.zeros((MIN_CAPACITY, _B_WIDTH), dtype=F64_DTYPE)
+        self._bhead = self._bn = 0
+        self._through = -(1 << 62)  # every bucket ending at or before this is closed and cached
 
     def __len__(self) -> int:
         """Number of trades held."""
@@ -293,11 +385,21 @@ class TradeWindow:
             raise ValueError(f"trade arrays differ in length: p {n}, v {len(v)}, side {len(side)}")
         if n:
             _check_order(self._cols, recv_ns, "TradeWindow.add")
+            if recv_ns <= self._through:
+                self._reopen(recv_ns)
             self._cols.append(n, (recv_ns, p, v, side))
+
+    def _reopen(self, recv_ns: int) -> None:
+        """A trade landed in a closed bucket (never in journal order): forget that bucket and later ones."""
+        b = self.bucket_ns
+        self._through = -(-recv_ns // b) * b - b
+        self._bn = _first_after(self._ends, self._bhead, self._bn, self._through)
 
     def evict(self, t: int) -> None:
         """Drop trades with recv_ns ≤ t − horizon: no window ending at t or later can see them."""
-        self._cols.drop_through(t - self.horizon_ns)
+        cutoff = t - self.horizon_ns
+        self._cols.drop_through(cutoff)
+        self._bhead = _first_after(self._ends, self._bhead, self._bn, cutoff)
 
     def stats(self, t: int, window_ns: int) -> np.ndarray:
         """One stats row (N_STATS, layout STAT_*) over trades in ``(t − window_ns, t]``."""
@@ -307,7 +409,41 @@ class TradeWindow:
         """Stats rows (len(windows_ns) × N_STATS) for several windows ending at t, in one kernel call."""
         c = self._cols
         ns, p, v, side = c.cols
-        return _trade_stats(ns, p, v, side, c.head, c.tail, t, np.asarray(windows_ns, dtype=np.int64))
+        windows = np.asarray(windows_ns, dtype=np.int64)
+        if t % self.bucket_ns == 0 and self._whole_buckets(windows):
+            self._close(t - self.bucket_ns)
+            return _bucketed_stats(self._ends, self._rows, self._bhead, self._bn, ns, p, v, side, c.head, c.tail,
+                                   t, self.bucket_ns, windows)
+        return _trade_stats(ns, p, v, side, c.head, c.tail, t, windows)
+
+    def _whole_buckets(self, windows: np.ndarray) -> bool:
+        """True when every window is a positive whole number of buckets (remembered per array object)."""
+        if self._aligned[0] is not windows:
+            b = self.bucket_ns
+            self._aligned = (windows, all(w >= b and w % b == 0 for w in windows.tolist()))
+        return self._aligned[1]
+
+    def _close(self, upto: int) -> None:
+        """Sum and cache every bucket ending in (through, upto]."""
+        if upto <= self._through:
+            return
+        c = self._cols
+        self._make_bucket_room(c.tail - c.head)
+        ns, p, v, side = c.cols
+        self._bn = _close_buckets(ns, p, v, side, c.head, c.tail, self._through, upto, self.bucket_ns,
+                                  self._ends, self._rows, self._bn)
+        self._through = upto
+
+    def _make_bucket_room(self, n: int) -> None:
+        """Ensure room for n more bucket rows: move the live rows to the front, growing if needed."""
+        if self._bn + n <= self._ends.shape[0]:
+            return
+        live = self._bn - self._bhead
+        cap = _capacity_for(live + n)
+        ends, rows = np.zeros(cap, dtype=NS_DTYPE), np.zeros((cap, _B_WIDTH), dtype=F64_DTYPE)
+        ends[:live] = self._ends[self._bhead:self._bn]
+        rows[:live] = self._rows[self._bhead:self._bn]
+        self._ends, self._rows, self._bhead, self._bn = ends, rows, 0, live
 
     def to_state(self) -> dict[str, Any]:
         """Horizon and the held trades as little-endian bytes columns."""
