@@ -20,7 +20,7 @@ from engine.functions import FUNCTIONS, Compiled, TickContext
 from engine.orderbook import APPLIED, RESET
 from engine.record import Kind, Record, kind_name
 from engine.symbol_state import BOOK_APPLIED, INVALIDATING, Horizons, SymbolState
-from engine.windows import TickSeries, rolling_zscore
+from engine.windows import TickSeries
 from registry import Registry, RegistryError, load_registry_text
 
 NAN = math.nan
@@ -228,13 +228,13 @@ class Engine:
         ctx = TickContext(t, state, values, self.plan.trade_windows)
         state.record_tick(t, ctx.mid())
         for c in self.plan.features:
-            if t % c.every_ns:
+            if c.every_ns != NS and t % c.every_ns:
                 continue  # off-cadence: hold the last value
             x = c.fn(ctx, c)
             if c.zscore_n:
                 hist = norm[c.index]
                 hist.push(t, x)
-                x = rolling_zscore(x, hist.last_n(c.zscore_n))
+                x = hist.zscore_of_newest(c.zscore_n)
             values[c.index] = x
         state.evict(t)
         return Vector(t, sym, int(state.book_valid()), values.copy(), self.plan.hash)

@@ -156,7 +156,7 @@ def log_return(ctx: TickContext, f: Compiled) -> float:
 @register("volatility")
 def volatility(ctx: TickContext, f: Compiled) -> float:
     """Sample std (ddof=1) of the finite 1 s log returns at ticks in (t − N s, t]."""
-    return windows.sample_std(ctx.state.returns_1s.window_values(ctx.t, f.params["seconds"] * NS))
+    return ctx.state.returns_1s.std_over(ctx.t, f.params["seconds"] * NS)
 
 
 # --- trades ------------------------------------------------------------------------------------

@@ -566,6 +566,20 @@ class TickSeries:
         start, end = _span(c.times, c.head, c.tail, t, span_ns)
         return c.cols[1][start:end].copy()
 
+    def std_over(self, t: int, span_ns: int) -> float:
+        """Sample std (ddof=1) of the finite values of ticks in ``(t − span_ns, t]`` (no copy)."""
+        c = self._cols
+        start, end = _span(c.times, c.head, c.tail, t, span_ns)
+        return float(_sample_std(c.cols[1][start:end]))
+
+    def zscore_of_newest(self, n: int) -> float:
+        """Rolling z-score of the newest value against the newest n values, itself included (no copy)."""
+        c = self._cols
+        if c.tail == c.head:
+            return NAN
+        values = c.cols[1]
+        return float(_zscore(values.item(c.tail - 1), values[max(c.head, c.tail - n):c.tail]))
+
     def last_n(self, n: int) -> np.ndarray:
         """Copy of the values of the newest n held ticks (fewer if not held), oldest first."""
         c = self._cols

@@ -479,3 +479,28 @@ def test_a_trade_into_an_already_summed_second_reopens_that_bucket() -> None:
     got = w.stats_multi(12 * S, np.array([3 * S], dtype=np.int64))[0]
     assert got.tobytes() == naive_bucketed(events, 12 * S, 3 * S).tobytes()
     assert got[STAT_COUNT] == 2.0 and got[STAT_SIGNED_V] == -1.0
+
+
+@SETTINGS
+@given(values=st.lists(st.one_of(st.integers(-10**5, 10**5).map(lambda i: i / 100), st.just(math.nan)),
+                       min_size=1, max_size=40),
+       capacity=st.integers(1, 30), n=st.integers(2, 30), span=st.integers(1, 40))
+def test_tick_series_std_and_zscore_without_copies_match_numpy(values: list[float], capacity: int, n: int,
+                                                               span: int) -> None:
+    ts = TickSeries(capacity)
+    for i, x in enumerate(values):
+        ts.push(i + 1, x)
+    t = len(values)
+    held = values[-capacity:]
+    times = list(range(t - len(held) + 1, t + 1))
+    in_span = [x for x, when in zip(held, times, strict=True) if t - span < when and math.isfinite(x)]
+    want_std = float(np.std(in_span, ddof=1)) if len(in_span) >= 2 else math.nan
+    got_std = ts.std_over(t, span)
+    assert (math.isnan(got_std) and math.isnan(want_std)) or got_std == pytest.approx(want_std, rel=1e-9, abs=1e-12)
+    last = [x for x in held[-n:] if math.isfinite(x)]
+    x_t = held[-1]
+    if not math.isfinite(x_t) or len(last) < 2 or max(last) == min(last):
+        assert math.isnan(ts.zscore_of_newest(n))
+    else:
+        want = (x_t - float(np.mean(last))) / float(np.std(last, ddof=1))
+        assert ts.zscore_of_newest(n) == pytest.approx(want, rel=1e-9, abs=1e-9)
