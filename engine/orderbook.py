@@ -64,6 +64,8 @@ _OK = 0
 _CROSSED = 1
 #: Kernel result: not enough capacity for the batch; nothing was changed.
 _NO_ROOM = -1
+#: Kernel flag ORed into _OK / _CROSSED: the best bid or best ask price differs from before the delta.
+_TOP_MOVED = 2
 
 _EMPTY = np.empty((0, 2), dtype=np.float64)
 
@@ -137,6 +139,12 @@ def _apply_both(levels: np.ndarray, counts: np.ndarray, bids: np.ndarray, asks: 
 
 
 @kernel
+def _same_price(x: float, y: float) -> bool:
+    """Equal prices, an empty side (NaN) equal to itself."""
+    return x == y or (x != x and y != y)
+
+
+@kernel
 def _delta_kernel(levels: np.ndarray, counts: np.ndarray, bids: np.ndarray, asks: np.ndarray) -> int:
     """Apply one delta's (n, 2) bid and ask arrays; _NO_ROOM (nothing changed) if they might not fit."""
     b = bids.ravel()
@@ -144,7 +152,12 @@ def _delta_kernel(levels: np.ndarray, counts: np.ndarray, bids: np.ndarray, asks
     cap = levels.shape[1]
     if counts[BID] + b.shape[0] // 2 > cap or counts[ASK] + a.shape[0] // 2 > cap:
         return _NO_ROOM
-    return _apply_both(levels, counts, b, a)
+    best_bid, best_ask = levels[BID, 0, 0], levels[ASK, 0, 0]  # NaN when a side is empty
+    code = _apply_both(levels, counts, b, a)
+    if not (_same_price(best_bid, levels[BID, 0, 0]) and _same_price(best_ask, levels[ASK, 0, 0])):
+        code |= _TOP_MOVED
+    return code
+
 
 
 @kernel
@@ -171,7 +184,7 @@ def _as_levels(x: Any) -> np.ndarray:
 class OrderBook:
     """The book of one depth topic: sorted numpy levels, update ids, validity."""
 
-    __slots__ = ("_depth", "_levels", "_counts", "_valid", "_last_u", "_reason", "_became_invalid",
+    __slots__ = ("_depth", "_levels", "_counts", "_valid", "_last_u", "_reason", "_became_invalid", "_top_moved",
                  "_ro")
 
     def __init__(self, depth: int) -> None:
@@ -184,6 +197,7 @@ class OrderBook:
         self._last_u = 0
         self._reason = NO_SNAPSHOT
         self._became_invalid = False
+        self._top_moved = False
         self._allocate(self._depth + SPARE_ROWS)
 
     def _allocate(self, capacity: int) -> None:
@@ -237,11 +251,12 @@ class OrderBook:
         except Exception:  # not arrays (e.g. nested lists): numba rejected the types before running
             bids, asks = _as_levels(bids), _as_levels(asks)
             code = _delta_kernel(self._levels, self._counts, bids, asks)
-        if code:
-            return self._delta_slow(code, u, bids, asks)
-        self._last_u = u
-        self._became_invalid = False
-        return APPLIED
+        if code == _OK or code == _TOP_MOVED:
+            self._last_u = u
+            self._became_invalid = False
+            self._top_moved = code == _TOP_MOVED
+            return APPLIED
+        return self._delta_slow(code, u, bids, asks)
 
     def _delta_slow(self, code: int, u: int, bids: Any, asks: Any) -> str:
         """Finish a delta the kernel could not take (no room: grow, retry) or that crossed the book."""
@@ -250,7 +265,8 @@ class OrderBook:
             self._grow(int(max(self._counts[BID], self._counts[ASK])) + max(len(bids), len(asks)))
             code = _delta_kernel(self._levels, self._counts, bids, asks)
         self._last_u = u
-        if code == _CROSSED:
+        self._top_moved = bool(code & _TOP_MOVED)
+        if code & _CROSSED:
             return self._fail(CROSSED)
         self._became_invalid = False
         return APPLIED
@@ -304,6 +320,11 @@ class OrderBook:
         return self._became_invalid
 
     @property
+    def top_moved(self) -> bool:
+        """True when the last applied delta changed the best bid or best ask price (churn)."""
+        return self._top_moved
+
+    @property
     def n_bids(self) -> int:
         """Number of bid levels."""
         return int(self._counts[BID])
@@ -320,11 +341,6 @@ class OrderBook:
     def best_ask(self) -> float:
         """Lowest ask price; NaN when there are no asks."""
         return self._levels.item(ASK, 0, 0)
-
-    def top(self) -> tuple[float, float]:
-        """(best bid, best ask) in one call — the engine compares it around every delta for churn."""
-        levels = self._levels
-        return levels.item(0), levels.item(ASK, 0, 0)
 
     def bids(self) -> np.ndarray:
         """Read-only (n_bids, 2) view of the bids (price, size), best first."""

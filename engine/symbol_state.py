@@ -78,10 +78,9 @@ class SymbolState:
         if snapshot:
             outcome = book.apply_snapshot(p["u"], p["b"], p["a"])
         else:
-            before = book.top()
             outcome = book.apply_delta(p["u"], p["b"], p["a"])
             if outcome == APPLIED:
-                if depth == self.primary_depth and _changed(before, book.top()):
+                if book.top_moved and depth == self.primary_depth:
                     self.churn.add(recv_ns)
                 return BOOK_APPLIED
         return BookEvent(outcome, book.became_invalid, f"orderbook.{depth}.{self.symbol}")
@@ -149,15 +148,6 @@ class SymbolState:
         s.mids = TickSeries.from_state(d["mids"], capacity=horizons.ticks + 1)
         s.returns_1s = TickSeries.from_state(d["returns_1s"], capacity=horizons.ticks + 1)
         return s
-
-
-def _changed(before: tuple[float, float], after: tuple[float, float]) -> bool:
-    """True when the best bid or best ask price differs (an empty side, NaN, equals itself)."""
-    return not (_same(before[0], after[0]) and _same(before[1], after[1]))
-
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (a != a and b != b)
 
 
 def _log_ratio(now: float, then: float) -> float:

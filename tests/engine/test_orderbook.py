@@ -38,6 +38,9 @@ class RefBook:
     def sorted_asks(self) -> list[tuple[float, float]]:
         return sorted(self.asks.items())
 
+    def top(self) -> tuple[float | None, float | None]:
+        return (max(self.bids) if self.bids else None, min(self.asks) if self.asks else None)
+
     def _apply(self, bids: list, asks: list) -> None:
         for side, levels in ((self.bids, bids), (self.asks, asks)):
             for p, s in levels:
@@ -142,7 +145,10 @@ def run_step(book: OrderBook, ref: RefBook, step: tuple) -> None:
         if kind == "snap":
             got, want = book.apply_snapshot(u, _arr(bids, as_list), _arr(asks, as_list)), ref.snapshot(u, bids, asks)
         else:
+            top_before = ref.top()
             got, want = book.apply_delta(u, _arr(bids, as_list), _arr(asks, as_list)), ref.delta(u, bids, asks)
+            if got == "applied":  # the churn signal: best bid or ask price differs from before
+                assert book.top_moved == (ref.top() != top_before), (top_before, ref.top())
         assert got == want, (kind, u, bids, asks)
         event(f"{kind} {got}")
     assert book.became_invalid == (was_valid and not ref.valid)
