@@ -39,6 +39,9 @@ class FunctionSpec:
     #: How many other features it reads through ``inputs:`` (0 for base functions).
     n_inputs: int = 0
     params: dict[str, ParamSpec] = field(default_factory=dict)
+    #: History the engine must keep for it: ``trades`` / ``churn`` (events over its window) or
+    #: ``ticks`` (per-tick mids and returns over ``params.seconds``); empty for none.
+    history: str = ""
 
 
 def _f(name: str, sources: str, doc: str, **kw: Any) -> FunctionSpec:
@@ -55,22 +58,22 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         _f("spread_abs", "orderbook", "best_ask − best_bid"),
         _f("spread_rel", "orderbook", "spread_abs / mid_price"),
         _f("log_return", "orderbook", "ln(mid_t / mid_{t−seconds}), mids taken at ticks",
-           params={"seconds": ParamSpec(int, required=True, min=1, max=86400)}),
+           params={"seconds": ParamSpec(int, required=True, min=1, max=86400)}, history="ticks"),
         _f("volatility", "orderbook", "sample std (ddof=1) of finite 1 s log returns at ticks in (t−seconds, t]",
-           params={"seconds": ParamSpec(int, required=True, min=2, max=86400)}),
-        _f("vwap", "trades", "Σ p·v / Σ v over trades in the window", needs_window=True),
-        _f("volume", "trades", "Σ v over trades in the window (base units)", needs_window=True),
-        _f("signed_volume", "trades", "Σ s·v, s = +1 taker Buy, −1 taker Sell", needs_window=True),
-        _f("buy_sell_ratio", "trades", "buy_vol / sell_vol (NaN when sell_vol = 0)", needs_window=True),
-        _f("trade_count", "trades", "number of trades (not messages) in the window", needs_window=True),
-        _f("net_aggressor_pressure", "trades", "Σ s·p·v: buy notional − sell notional", needs_window=True),
+           params={"seconds": ParamSpec(int, required=True, min=2, max=86400)}, history="ticks"),
+        _f("vwap", "trades", "Σ p·v / Σ v over trades in the window", needs_window=True, history="trades"),
+        _f("volume", "trades", "Σ v over trades in the window (base units)", needs_window=True, history="trades"),
+        _f("signed_volume", "trades", "Σ s·v, s = +1 taker Buy, −1 taker Sell", needs_window=True, history="trades"),
+        _f("buy_sell_ratio", "trades", "buy_vol / sell_vol (NaN when sell_vol = 0)", needs_window=True, history="trades"),
+        _f("trade_count", "trades", "number of trades (not messages) in the window", needs_window=True, history="trades"),
+        _f("net_aggressor_pressure", "trades", "Σ s·p·v: buy notional − sell notional", needs_window=True, history="trades"),
         _f("depth", "orderbook", "Σ size of the best `levels` levels of `side`",
            params={"side": _SIDE, "levels": _LEVELS}),
         _f("depth_imbalance", "orderbook", "(bid − ask)/(bid + ask) of top-`levels` depth", params={"levels": _LEVELS}),
         _f("slope", "orderbook", "OLS slope of size against level index 1..levels on `side`",
            params={"side": _SIDE, "levels": ParamSpec(int, default=10, min=2, max=1000)}),
         _f("churn_rate", "orderbook", "deltas that changed best bid or ask price in the window, per second",
-           needs_window=True),
+           needs_window=True, history="churn"),
         _f("liquidity_density", "orderbook", "size on both sides within `bps` of mid",
            params={"bps": ParamSpec(float, default=10.0, min=0.0, max=10000.0)}),
         _f("funding_rate", "ticker,funding", "last known funding rate"),

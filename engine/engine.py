@@ -73,7 +73,7 @@ class Plan:
         self.registry = registry
         self.hash = registry.content_hash
         self.width = len(registry.features)
-        trade_windows = sorted({f.window_ns for f in registry.features if "trades" in CATALOG[f.function].sources})
+        trade_windows = sorted({f.window_ns for f in registry.features if CATALOG[f.function].history == "trades"})
         self.trade_windows = np.asarray(trade_windows, dtype=np.int64)
         self.features = [self._compile(registry, i, trade_windows) for i in registry.order]
         self.horizons = self._horizons(registry)
@@ -82,24 +82,22 @@ class Plan:
     def _compile(registry: Registry, i: int, trade_windows: list[int]) -> Compiled:
         f = registry.features[i]
         window = f.window_ns or 0
-        slot = trade_windows.index(window) if "trades" in CATALOG[f.function].sources else -1
+        slot = trade_windows.index(window) if CATALOG[f.function].history == "trades" else -1
         inputs = tuple(registry.index_of(n) for n in f.inputs)
         zscore_n = f.normalise.n if f.normalise is not None else 0
         return Compiled(i, f.name, FUNCTIONS[f.function], dict(f.params), window, f.every_ns, inputs, zscore_n, slot)
 
     @staticmethod
     def _horizons(registry: Registry) -> Horizons:
-        trades = churn = 0
-        ticks = 2
+        """The longest history each kind of state must keep, as the catalogue declares per function."""
+        need = {"trades": 0, "churn": 0, "ticks": 2}
         for f in registry.features:
-            if f.function == "churn_rate":
-                churn = max(churn, f.window_ns or 0)
-            elif "trades" in CATALOG[f.function].sources:
-                trades = max(trades, f.window_ns or 0)
-            seconds = dict(f.params).get("seconds")
-            if f.function in ("log_return", "volatility") and seconds:
-                ticks = max(ticks, int(seconds) + 1)
-        return Horizons(trades, churn, ticks)
+            kind = CATALOG[f.function].history
+            if kind == "ticks":
+                need["ticks"] = max(need["ticks"], int(f.param("seconds")) + 1)
+            elif kind:
+                need[kind] = max(need[kind], f.window_ns or 0)
+        return Horizons(need["trades"], need["churn"], need["ticks"])
 
 
 class Engine:
