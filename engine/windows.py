@@ -78,56 +78,20 @@ def _span(ns: np.ndarray, lo: int, hi: int, t: int, window: int) -> tuple[int, i
     return _first_after(ns, lo, end, t - window), end
 
 
-@kernel
-def _sum_trades(p: np.ndarray, v: np.ndarray, side: np.ndarray, start: int, end: int, row: np.ndarray) -> None:
-    """Fill one stats row from trades ``[start, end)``, summing sequentially in arrival order."""
-    sum_v = sum_pv = buy_v = sell_v = buy_pv = sell_pv = 0.0
-    for i in range(start, end):
-        vi = v[i]
-        pvi = p[i] * vi
-        # Branch-free side split: sides are random, so a branch mispredicts about half the time.
-        # Adding an exact 0.0 leaves a sum unchanged, so the result equals the branchy loop's.
-        is_buy = 1.0 if side[i] > 0 else 0.0
-        is_sell = 1.0 if side[i] < 0 else 0.0
-        sum_v += vi
-        sum_pv += pvi
-        buy_v += vi * is_buy
-        buy_pv += pvi * is_buy
-        sell_v += vi * is_sell
-        sell_pv += pvi * is_sell
-    row[STAT_SUM_V] = sum_v
-    row[STAT_SUM_PV] = sum_pv
-    row[STAT_BUY_V] = buy_v
-    row[STAT_SELL_V] = sell_v
-    row[STAT_SIGNED_V] = buy_v - sell_v
-    row[STAT_SIGNED_PV] = buy_pv - sell_pv
-    row[STAT_COUNT] = float(end - start)
-
-
-@kernel
-def _trade_stats(ns: np.ndarray, p: np.ndarray, v: np.ndarray, side: np.ndarray, lo: int, hi: int,
-                 t: int, windows: np.ndarray) -> np.ndarray:
-    """Stats rows (k × N_STATS) of trades in ``(t − W, t]`` for each window W of ``windows``."""
-    out = np.zeros((windows.shape[0], N_STATS))
-    end = _first_after(ns, lo, hi, t)
-    for j in range(windows.shape[0]):
-        start = _first_after(ns, lo, end, t - windows[j])
-        _sum_trades(p, v, side, start, end, out[j])
-    return out
-
-
-# Bucket sums: the columns of one cached 1 s bucket (sequential sums of its trades, arrival order).
+# Raw sums of a run of trades (one bucket, or one whole window): the columns of a sums row.
 _B_V, _B_PV, _B_BUY_V, _B_BUY_PV, _B_SELL_V, _B_SELL_PV, _B_COUNT = range(7)
 _B_WIDTH = 7
 
 
 @kernel
 def _bucket_row(p: np.ndarray, v: np.ndarray, side: np.ndarray, start: int, end: int, out: np.ndarray) -> None:
-    """Sequential sums of trades ``[start, end)`` into one bucket row (layout _B_*)."""
+    """Sums of trades ``[start, end)`` into one sums row (layout _B_*), sequentially in arrival order."""
     s_v = s_pv = b_v = b_pv = x_v = x_pv = 0.0
     for i in range(start, end):
         vi = v[i]
         pvi = p[i] * vi
+        # Branch-free side split: sides are random, so a branch mispredicts about half the time.
+        # Adding an exact 0.0 leaves a sum unchanged, so the result equals the branchy loop's.
         is_buy = 1.0 if side[i] > 0 else 0.0
         is_sell = 1.0 if side[i] < 0 else 0.0
         s_v += vi
@@ -143,6 +107,31 @@ def _bucket_row(p: np.ndarray, v: np.ndarray, side: np.ndarray, start: int, end:
     out[_B_SELL_V] = x_v
     out[_B_SELL_PV] = x_pv
     out[_B_COUNT] = float(end - start)
+
+
+@kernel
+def _stats_row(acc: np.ndarray, row: np.ndarray) -> None:
+    """Fill one stats row (layout STAT_*) from a sums row (layout _B_*)."""
+    row[STAT_SUM_V] = acc[_B_V]
+    row[STAT_SUM_PV] = acc[_B_PV]
+    row[STAT_BUY_V] = acc[_B_BUY_V]
+    row[STAT_SELL_V] = acc[_B_SELL_V]
+    row[STAT_SIGNED_V] = acc[_B_BUY_V] - acc[_B_SELL_V]
+    row[STAT_SIGNED_PV] = acc[_B_BUY_PV] - acc[_B_SELL_PV]
+    row[STAT_COUNT] = acc[_B_COUNT]
+
+
+@kernel
+def _trade_stats(ns: np.ndarray, p: np.ndarray, v: np.ndarray, side: np.ndarray, lo: int, hi: int,
+                 t: int, windows: np.ndarray) -> np.ndarray:
+    """Stats rows (k × N_STATS) of trades in ``(t − W, t]`` for each window W, trade by trade."""
+    out = np.zeros((windows.shape[0], N_STATS))
+    acc = np.zeros(_B_WIDTH)
+    end = _first_after(ns, lo, hi, t)
+    for j in range(windows.shape[0]):
+        _bucket_row(p, v, side, _first_after(ns, lo, end, t - windows[j]), end, acc)
+        _stats_row(acc, out[j])
+    return out
 
 
 @kernel
@@ -178,14 +167,7 @@ def _bucketed_stats(ends: np.ndarray, rows: np.ndarray, bhead: int, bn: int, ns:
             k += 1
         for c in range(_B_WIDTH):
             acc[c] += last[c]
-        row = out[j]
-        row[STAT_SUM_V] = acc[_B_V]
-        row[STAT_SUM_PV] = acc[_B_PV]
-        row[STAT_BUY_V] = acc[_B_BUY_V]
-        row[STAT_SELL_V] = acc[_B_SELL_V]
-        row[STAT_SIGNED_V] = acc[_B_BUY_V] - acc[_B_SELL_V]
-        row[STAT_SIGNED_PV] = acc[_B_BUY_PV] - acc[_B_SELL_PV]
-        row[STAT_COUNT] = acc[_B_COUNT]
+        _stats_row(acc, out[j])
     return out
 
 

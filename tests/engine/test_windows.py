@@ -387,9 +387,9 @@ def test_trade_kernels_equal_py_func(stream: list, t: int, wins: list[int]) -> N
     arr = np.array(wins, dtype=np.int64)
     compiled = windows._trade_stats(ns, p, v, side, head, tail, t, arr)
     assert compiled.tobytes() == py(windows._trade_stats)(ns, p, v, side, head, tail, t, arr).tobytes()
-    row_c, row_py = np.zeros(N_STATS), np.zeros(N_STATS)
-    windows._sum_trades(p, v, side, head, tail, row_c)
-    py(windows._sum_trades)(p, v, side, head, tail, row_py)
+    row_c, row_py = np.zeros(windows._B_WIDTH), np.zeros(windows._B_WIDTH)
+    windows._bucket_row(p, v, side, head, tail, row_c)
+    py(windows._bucket_row)(p, v, side, head, tail, row_py)
     assert row_c.tobytes() == row_py.tobytes()
     for x in (t, t - 1, t + 1):
         assert windows._first_after(ns, head, tail, x) == py(windows._first_after)(ns, head, tail, x)
