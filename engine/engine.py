@@ -19,7 +19,7 @@ from engine.catalog import FUNCTIONS as CATALOG
 from engine.functions import FUNCTIONS, Compiled, TickContext
 from engine.orderbook import APPLIED, RESET
 from engine.record import Kind, Record, kind_name
-from engine.symbol_state import BOOK_APPLIED, INVALIDATING, Horizons, SymbolState
+from engine.symbol_state import BOOK_APPLIED, INVALIDATING, BookEvent, Horizons, SymbolState
 from engine.windows import TickSeries
 from registry import Registry, RegistryError, load_registry_text
 
@@ -137,21 +137,24 @@ class Engine:
         online and offline alike, so both stay identical and a restart cannot crash-loop on it.
         """
         try:
-            return self._apply(rec)
+            self.last_seq = rec.seq
+            kind = rec.kind
+            if kind in _MARKET:
+                state = self.states.get(rec.symbol)
+                if state is None:
+                    self._count("unknown_symbol")
+                    return NOTHING
+                if kind == _BOOK_DELTA:  # the hot path: one call down to the book kernel
+                    ev = state.apply_book(rec.recv_ns, False, rec.payload)
+                    return NOTHING if ev is BOOK_APPLIED else self._book_event(state, rec, ev)
+                return self._apply_market(state, kind, rec)
+            return self._apply_control(kind, rec)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
             self._count("apply_error")
             return Effects((), (Notice(rec.seq, rec.symbol, kind_name(rec.kind), f"error: {type(e).__name__}: {e}",
                                        False),))
 
-    def _apply(self, rec: Record) -> Effects:
-        self.last_seq = rec.seq
-        kind = rec.kind
-        if kind in _MARKET:
-            state = self.states.get(rec.symbol)
-            if state is None:
-                self._count("unknown_symbol")
-                return NOTHING
-            return self._apply_market(state, kind, rec)
+    def _apply_control(self, kind: int, rec: Record) -> Effects:
         if kind == _TICK:
             return Effects(self.on_tick(rec), ())
         if kind == _GATEWAY_DOWN:
@@ -175,15 +178,8 @@ class Engine:
 
     def _apply_market(self, state: SymbolState, kind: int, rec: Record) -> Effects:
         p = rec.payload
-        if kind <= _BOOK_DELTA:  # snapshot or delta: the hot path
-            ev = state.apply_book(rec.recv_ns, kind == _BOOK_SNAPSHOT, p)
-            if ev is BOOK_APPLIED or ev.outcome == APPLIED:
-                return NOTHING
-            self._count(f"book_{ev.outcome}")
-            if ev.became_invalid or ev.outcome == RESET:
-                resync = ev.became_invalid and ev.outcome in INVALIDATING
-                return Effects((), (Notice(rec.seq, state.symbol, ev.topic, ev.outcome, resync),))
-            return NOTHING
+        if kind == _BOOK_SNAPSHOT:
+            return self._book_event(state, rec, state.apply_book(rec.recv_ns, True, p))
         if kind == _TRADES:
             dups = state.apply_trades(rec.recv_ns, p)
             if dups:
@@ -192,6 +188,16 @@ class Engine:
             state.funding.apply_ticker(p["type"], p["fields"])
         else:
             state.funding.apply_funding(p)
+        return NOTHING
+
+    def _book_event(self, state: SymbolState, rec: Record, ev: BookEvent) -> Effects:
+        """Count a book outcome other than a plain apply; a transition to invalid or a reset is a notice."""
+        if ev.outcome == APPLIED:
+            return NOTHING
+        self._count(f"book_{ev.outcome}")
+        if ev.became_invalid or ev.outcome == RESET:
+            resync = ev.became_invalid and ev.outcome in INVALIDATING
+            return Effects((), (Notice(rec.seq, state.symbol, ev.topic, ev.outcome, resync),))
         return NOTHING
 
     def _gateway(self, rec: Record, resync: bool) -> Effects:
