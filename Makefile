@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/feature-service demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
