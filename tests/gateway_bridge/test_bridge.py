@@ -102,15 +102,16 @@ def test_good_frames_around_bad_ones_are_all_journaled(tmp_path: Path) -> None:
         pub.send(snap.topic, snap.payload)
         pub.send(delta.topic, delta.payload[:40])  # truncated JSON
         pub.send(delta.topic, delta.payload, b"extra")  # three parts
+        pub.send(delta.topic)  # one part: a topic and no frame
         pub.send(TOPICS.ticker.encode() + b".x", FRAMES[1].payload)  # prefix-matches, unknown topic
         pub.send(delta.topic, delta.payload)
-        _wait(lambda: bridge.counters["received"] == 5)
+        _wait(lambda: bridge.counters["received"] == 6)
     recs = [r for r in _records(cfg) if r.kind != Kind.TICK]
     assert [r.kind for r in recs] == [Kind.BOOK_SNAPSHOT, Kind.BAD_FRAME, Kind.BAD_FRAME, Kind.BAD_FRAME,
-                                      Kind.BOOK_DELTA]
+                                      Kind.BAD_FRAME, Kind.BOOK_DELTA]
     reasons = [r.payload["reason"] for r in recs if r.kind == Kind.BAD_FRAME]
-    assert reasons[1:] == ["bad_multipart", "unknown_topic"]
-    assert bridge.counters["bad_total"] == 3 and bridge.counters["bad"]["unknown_topic"] == 1
+    assert reasons[1:] == ["bad_multipart", "bad_multipart", "unknown_topic"]
+    assert bridge.counters["bad_total"] == 4 and bridge.counters["bad"]["unknown_topic"] == 1
     assert recs[-1].payload["u"] == recs[0].payload["u"] + 1
 
 
