@@ -1,1 +1,1 @@
-"""api."""
+"""REST API (aiohttp app factory, GET /features/latest, dataset endpoints): arrives with the online shard."""
