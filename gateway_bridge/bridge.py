@@ -101,6 +101,7 @@ class Bridge:
             self._open()
             if self.gw.control_endpoint:
                 self.resync = ResyncClient(self.gw.control_endpoint, self.gw.reconnect, ctx=self._ctx)
+            self._journal_restart()
             while not stop.is_set():
                 self.step()
         finally:
@@ -110,6 +111,18 @@ class Bridge:
             self._ctx.term()
             self._ctx = None
             log.info("bridge stopped %s", self.format_counters())
+
+    def _journal_restart(self) -> None:
+        """A restart is a reconnect (SPEC C.5): journal the gateway as down since the journal's last
+        record, so books are invalid (and ticks backfilled over the downtime say so) until the first
+        traffic journals GATEWAY_UP and fresh snapshots arrive."""
+        last = self.writer.last_recv_ns
+        if not last:
+            return
+        silent_ms = (self.stamper.stamp() - last) // 1_000_000
+        self._journal([self._control(Kind.GATEWAY_DOWN, last, "shard_restart", silent_ms)])
+        self.liveness.mark_down(last)
+        log.warning("shard restart: gateway marked down since the last journaled record silent_ms=%d", silent_ms)
 
     def step(self) -> None:
         """One loop turn: wait up to poll_ms, then journal a drained batch or do the idle work."""

@@ -48,3 +48,8 @@ class Liveness:
             return None
         self.down = True
         return (now_ns - self.last_ns) // NS_PER_MS
+
+    def mark_down(self, since_ns: int) -> None:
+        """Start as down, silent since `since_ns` (a restart): the first traffic reports the up edge."""
+        self.down = True
+        self.last_ns = since_ns

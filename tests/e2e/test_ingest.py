@@ -89,4 +89,14 @@ def test_simulator_to_shard_to_journal_loses_nothing_and_restart_continues(tmp_p
     _session(tmp_path, messages=500, seed=2)
     recs = list(JournalReader(tmp_path / "journal").records())
     _check_journal(recs)
-    assert len(recs) > first_len and sum(r.kind in MARKET_KINDS for r in recs) == 3000
+    assert len(recs) > first_len
+    # A restart is a reconnect: down since the last record, up on traffic, a snapshot asked for each book.
+    second = recs[first_len:]
+    assert second[0].kind == Kind.GATEWAY_DOWN and second[0].payload["reason"] == "shard_restart"
+    assert second[0].recv_ns == recs[first_len - 1].recv_ns
+    assert any(r.kind == Kind.GATEWAY_UP for r in second)
+    requests = [r for r in second if r.kind == Kind.RESYNC_REQUEST]
+    assert sorted(r.symbol for r in requests) == sorted(SYMBOLS)
+    answers = sum(1 for q in requests if any(r.kind == Kind.BOOK_SNAPSHOT and r.symbol == q.symbol and r.seq > q.seq
+                                             for r in second))
+    assert sum(r.kind in MARKET_KINDS for r in recs) == 3000 + answers, "every published message journaled"
