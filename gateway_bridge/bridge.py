@@ -145,6 +145,11 @@ class Bridge:
             self.resync.request(symbol, depth)
         log.warning("resync requested topic=%s reason=%s via=%s", topic, reason, via)
 
+    def resync_done(self, symbol: str, depth: int) -> None:
+        """A snapshot of this book was applied: its resync back-off starts over."""
+        if self.resync is not None:
+            self.resync.done(symbol, depth)
+
     def format_counters(self) -> str:
         """Return the counters as one ``key=value`` line."""
         flat = {k: v for k, v in self.counters.items() if k != "bad"}

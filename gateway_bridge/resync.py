@@ -3,7 +3,8 @@
 Lazy Pirate (zguide): a REQ socket sends "resubscribe SYMBOL DEPTH" and waits for the reply with a
 timeout; on timeout the socket is closed and reopened (a REQ socket cannot send twice) and the
 request is retried after an exponentially growing delay. Requests queue per book topic: asking again
-for a topic already queued or in flight is a no-op, and a topic answered recently is not asked again
+for a queued topic is a no-op; asking again for the topic in flight sends exactly one more request
+after it (its snapshot may predate the new need); a topic answered recently is not asked again
 before its back-off has passed, so a book that keeps failing cannot flood the gateway.
 
 Not thread-safe: drive it from the thread that owns it by calling `poll()` in its loop.
@@ -34,6 +35,9 @@ class _Topic:
     backoff: Backoff
     due_ns: int = 0
     queued: bool = False
+    #: Asked again while a request was in flight: its answer may predate the new need, so one
+    #: more request follows it.
+    again: bool = False
 
 
 class ResyncClient:
@@ -60,6 +64,8 @@ class ResyncClient:
         if t is None:
             t = self._topics[key] = _Topic(symbol, depth, Backoff(self.backoff_cfg))
         if t.queued:
+            if self._inflight is not None and self._inflight[0] == key:
+                t.again = True
             self.counters["deduplicated"] += 1
             return False
         t.queued = True
@@ -148,7 +154,7 @@ class ResyncClient:
     def _on_reply(self, key: str, reply: str) -> str | None:
         t = self._topics[key]
         if reply == "ok":
-            t.queued = False
+            t.queued, t.again = t.again, False  # asked again meanwhile: stay queued for one more
             t.due_ns = self.clock() + t.backoff.next_ns()  # rate limit repeats of this topic
             self.counters["accepted"] += 1
             log.info("resync accepted topic=%s", key)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from engine.engine import Engine, Notice, Vector
-from engine.record import Record
+from engine.record import Kind, Record
 from journal.reader import JournalReader
 
 log = logging.getLogger("feature_service.shard")
@@ -23,6 +23,8 @@ class ResyncSink(Protocol):
     """Where resync requests go (the bridge journals them and asks the gateway)."""
 
     def request_resync(self, symbol: str, depth: int, reason: str) -> None: ...
+
+    def resync_done(self, symbol: str, depth: int) -> None: ...
 
 
 class ShardEngine:
@@ -48,6 +50,8 @@ class ShardEngine:
         wanted: list[Notice] = []
         for rec in records:
             self._apply(rec, wanted)
+            if rec.kind == Kind.BOOK_SNAPSHOT and self.sink is not None:
+                self.sink.resync_done(rec.symbol, int(rec.payload["depth"]))
         if self.sink is not None:
             for n in wanted:
                 self.sink.request_resync(n.symbol, int(n.topic.split(".")[1]), n.event)

@@ -22,10 +22,10 @@ from tools.registry_file import default_registry
 from tools.replay import ReplaySummary, replay
 
 SYMBOLS = ["SOLUSDT", "DOGEUSDT"]
-FAULTS = {"drop_delta": {"every": 1500}, "duplicate": {"every": 700}, "reorder": {"every": 1900},
-          "corrupt": {"every": 900}, "restart": {"every": 2300}, "pause": {"every": 3100, "ms": 3000}}
+FAULTS = {"drop_delta": {"every": 700}, "duplicate": {"every": 500}, "reorder": {"every": 1100},
+          "corrupt": {"every": 600}, "restart": {"every": 1300}, "pause": {"every": 2600, "ms": 3000}}
 #: Seconds the faulty gateway runs (500 msgs/s); requests in the last second may go unanswered.
-RUN_S = 12
+RUN_S = 14
 
 
 def configs(tmp_path: Path) -> tuple[Path, Path]:
@@ -82,7 +82,7 @@ def test_shard_journals_resyncs_and_recovers_under_gateway_faults(tmp_path: Path
     assert [r.seq for r in recs] == list(range(1, len(recs) + 1))
     ticks = [r.recv_ns for r in recs if r.kind == Kind.TICK]
     assert ticks == list(range(ticks[0], ticks[-1] + 1, NS_PER_S))
-    assert kinds[Kind.BAD_FRAME] >= 3, kinds  # corrupt every 900 of ~5000
+    assert kinds[Kind.BAD_FRAME] >= 3, kinds  # corrupt every 600 of ~5000
     assert kinds[Kind.GATEWAY_DOWN] >= 1 and kinds[Kind.GATEWAY_UP] >= 1, kinds
     assert sum(kinds[k] for k in MARKET_KINDS) > 3000, kinds
 
@@ -101,11 +101,11 @@ def test_shard_journals_resyncs_and_recovers_under_gateway_faults(tmp_path: Path
     summary = ReplaySummary()
     vectors = list(replay(str(journal), default_registry(), SYMBOLS, summary=summary))
     assert summary.notices.get("gap", 0) >= 1 and summary.notices.get("reset", 0) >= 1, summary.notices
+    assert summary.notices.get("gateway_down", 0) >= 2 * len(SYMBOLS), summary.notices  # down, then up
     last_tick = vectors[-1].ts_ns
+    assert any(runs_of_invalid(vectors, sym) for sym in SYMBOLS), "no tick ever saw a broken book"
     for sym in SYMBOLS:
-        runs = runs_of_invalid(vectors, sym)
-        assert runs, f"{sym}: faults never invalidated the book"
-        for first, end in runs:
-            assert end is not None or first >= last_tick - NS_PER_S, (sym, first, runs)
+        for first, end in runs_of_invalid(vectors, sym):
+            assert end is not None or first >= last_tick - NS_PER_S, (sym, first, end)
             # Recovery is prompt: a 3 s silence (down after 1 s) plus one resync round trip at most.
             assert end is None or end - first <= 5 * NS_PER_S, (sym, first, end)

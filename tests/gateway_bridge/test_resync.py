@@ -95,3 +95,24 @@ def test_rejected_request_is_retried(tmp_path: Path) -> None:
             assert client.counters["rejected"] >= 2 and client.pending() == ["orderbook.200.SOLUSDT"]
     finally:
         sim.stop()
+
+
+@pytest.mark.timeout(30)
+def test_asked_again_while_in_flight_sends_one_more_request_after_the_answer(tmp_path: Path) -> None:
+    """The in-flight answer may be a snapshot from before the new gap: exactly one more request follows."""
+    cfg = SimConfig(endpoint=f"ipc://{tmp_path}/pub", control_endpoint=f"ipc://{tmp_path}/ctl",
+                    synthetic=SyntheticConfig(symbols=("SOLUSDT",), depth=50, rate_hz=200.0),
+                    wait_for_subscriber=False, linger_ms=0)
+    sim = GatewaySim(cfg).start()
+    try:
+        with ResyncClient(cfg.control_endpoint, BACKOFF, timeout_ms=2000) as client:
+            assert client.request("SOLUSDT", 50)
+            client.poll()  # sends it: now in flight
+            assert client.counters["sent"] == 1
+            assert not client.request("SOLUSDT", 50) and not client.request("SOLUSDT", 50)
+            assert _drive(client, 5, until_accepted=True) == ["orderbook.50.SOLUSDT"]
+            assert client.pending() == ["orderbook.50.SOLUSDT"], "one more request is owed"
+            assert _drive(client, 5, until_accepted=True) == ["orderbook.50.SOLUSDT"]
+            assert client.counters["sent"] == 2 and client.pending() == []
+    finally:
+        sim.stop()
