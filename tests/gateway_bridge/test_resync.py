@@ -25,6 +25,13 @@ def _drive(client: ResyncClient, seconds: float, until_accepted: bool = False) -
     return accepted
 
 
+def _sim_cfg(tmp_path: Path) -> SimConfig:
+    """A one-symbol synthetic gateway with a control endpoint, in `tmp_path`."""
+    return SimConfig(endpoint=f"ipc://{tmp_path}/pub", control_endpoint=f"ipc://{tmp_path}/ctl",
+                     synthetic=SyntheticConfig(symbols=("SOLUSDT",), depth=50, rate_hz=200.0),
+                     wait_for_subscriber=False, linger_ms=0)
+
+
 def test_backoff_doubles_to_the_cap_and_resets() -> None:
     b = Backoff(BACKOFF)
     assert [b.next_ns() // 1_000_000 for _ in range(5)] == [50, 100, 200, 400, 400]
@@ -41,9 +48,7 @@ def test_liveness_edges() -> None:
 
 @pytest.mark.timeout(30)
 def test_resubscribe_accepted_and_snapshot_published(tmp_path: Path) -> None:
-    cfg = SimConfig(endpoint=f"ipc://{tmp_path}/pub", control_endpoint=f"ipc://{tmp_path}/ctl",
-                    synthetic=SyntheticConfig(symbols=("SOLUSDT",), depth=50, rate_hz=200.0),
-                    wait_for_subscriber=False, linger_ms=0)
+    cfg = _sim_cfg(tmp_path)
     sim = GatewaySim(cfg).start()
     try:
         with ResyncClient(cfg.control_endpoint, BACKOFF, timeout_ms=2000) as client:
@@ -84,9 +89,7 @@ def test_timeout_reopens_socket_and_retries_with_backoff(tmp_path: Path) -> None
 
 @pytest.mark.timeout(30)
 def test_rejected_request_is_retried(tmp_path: Path) -> None:
-    cfg = SimConfig(endpoint=f"ipc://{tmp_path}/pub", control_endpoint=f"ipc://{tmp_path}/ctl",
-                    synthetic=SyntheticConfig(symbols=("SOLUSDT",), depth=50, rate_hz=100.0),
-                    wait_for_subscriber=False, linger_ms=0)
+    cfg = _sim_cfg(tmp_path)
     sim = GatewaySim(cfg).start()
     try:
         with ResyncClient(cfg.control_endpoint, BACKOFF, timeout_ms=1000) as client:
@@ -100,9 +103,7 @@ def test_rejected_request_is_retried(tmp_path: Path) -> None:
 @pytest.mark.timeout(30)
 def test_asked_again_while_in_flight_sends_one_more_request_after_the_answer(tmp_path: Path) -> None:
     """The in-flight answer may be a snapshot from before the new gap: exactly one more request follows."""
-    cfg = SimConfig(endpoint=f"ipc://{tmp_path}/pub", control_endpoint=f"ipc://{tmp_path}/ctl",
-                    synthetic=SyntheticConfig(symbols=("SOLUSDT",), depth=50, rate_hz=200.0),
-                    wait_for_subscriber=False, linger_ms=0)
+    cfg = _sim_cfg(tmp_path)
     sim = GatewaySim(cfg).start()
     try:
         with ResyncClient(cfg.control_endpoint, BACKOFF, timeout_ms=2000) as client:
