@@ -85,7 +85,8 @@ class Plan:
         slot = trade_windows.index(window) if CATALOG[f.function].history == "trades" else -1
         inputs = tuple(registry.index_of(n) for n in f.inputs)
         zscore_n = f.normalise.n if f.normalise is not None else 0
-        return Compiled(i, f.name, FUNCTIONS[f.function], dict(f.params), window, f.every_ns, inputs, zscore_n, slot)
+        return Compiled(i, f.name, f.function, FUNCTIONS[f.function], dict(f.params), window, f.every_ns, inputs,
+                        zscore_n, slot)
 
     @staticmethod
     def _horizons(registry: Registry) -> Horizons:
@@ -206,12 +207,9 @@ class Engine:
         notices = []
         for sym in self.symbols:
             state = self.states[sym]
-            for ev in state.invalidate_books("gateway_down"):
-                notices.append(Notice(rec.seq, sym, ev.topic, "gateway_down", resync))
-            if resync:
-                seen = {n.topic for n in notices}
-                notices.extend(Notice(rec.seq, sym, t, "gateway_down", True)
-                               for t in state.invalid_topics() if t not in seen)
+            changed = state.invalidate_books("gateway_down")
+            topics = state.invalid_topics() if resync else changed
+            notices.extend(Notice(rec.seq, sym, t, "gateway_down", resync) for t in topics)
         return Effects((), tuple(notices))
 
     # --- ticks -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine import bookstats, windows
-from engine.symbol_state import SymbolState
+from engine.symbol_state import SymbolState, log_ratio
 
 NAN = math.nan
 NS = 1_000_000_000
@@ -26,18 +26,18 @@ MINUTE_NS = 60 * NS
 class Compiled:
     """One registry feature made ready to compute: its function, parameters and inputs resolved."""
 
-    __slots__ = ("index", "name", "fn", "params", "window_ns", "every_ns", "inputs", "zscore_n", "slot",
-                 "book_slot")
+    __slots__ = ("index", "name", "function", "fn", "params", "window_ns", "every_ns", "inputs", "zscore_n",
+                 "slot", "book_slot")
 
-    def __init__(self, index: int, name: str, fn: Callable[[TickContext, Compiled], float],
+    def __init__(self, index: int, name: str, function: str, fn: Callable[[TickContext, Compiled], float],
                  params: dict[str, Any], window_ns: int, every_ns: int, inputs: tuple[int, ...],
                  zscore_n: int, slot: int) -> None:
-        self.index, self.name, self.fn, self.params = index, name, fn, params
+        self.index, self.name, self.function, self.fn, self.params = index, name, function, fn, params
         self.window_ns, self.every_ns, self.inputs, self.zscore_n = window_ns, every_ns, inputs, zscore_n
         #: Row of this feature's window in the per-tick trade statistics (−1: not a trade feature).
         self.slot = slot
         #: Slot in the fused per-tick book statistics when its parameters are the fused ones (else −1).
-        self.book_slot = book_stat_slot(fn.__name__, params)
+        self.book_slot = book_stat_slot(function, params)
 
 
 def book_stat_slot(function: str, params: dict[str, Any]) -> int:
@@ -147,10 +147,7 @@ def spread_rel(ctx: TickContext, f: Compiled) -> float:
 @register("log_return")
 def log_return(ctx: TickContext, f: Compiled) -> float:
     """ln(mid_t / mid_{t−N}) with both mids taken at ticks."""
-    now, then = ctx.mid(), ctx.state.mids.at(ctx.t - f.params["seconds"] * NS)
-    if now > 0.0 and then > 0.0:
-        return math.log(now / then)
-    return NAN
+    return log_ratio(ctx.mid(), ctx.state.mids.at(ctx.t - f.params["seconds"] * NS))
 
 
 @register("volatility")

@@ -95,15 +95,9 @@ class SymbolState:
             self.trades.add(recv_ns, p["p"][fresh], p["v"][fresh], p["side"][fresh])
         return int((~fresh).sum())
 
-    def invalidate_books(self, reason: str) -> list[BookEvent]:
-        """Mark every valid book invalid (gateway down/up); return one event per transition."""
-        events = []
-        for depth in sorted(self.books):
-            book = self.books[depth]
-            if book.valid:
-                book.invalidate(reason)
-                events.append(BookEvent(reason, True, f"orderbook.{depth}.{self.symbol}"))
-        return events
+    def invalidate_books(self, reason: str) -> list[str]:
+        """Mark every valid book invalid (gateway down/up); return the topics that just went invalid."""
+        return [f"orderbook.{d}.{self.symbol}" for d in sorted(self.books) if self.books[d].invalidate(reason)]
 
     def invalid_topics(self) -> list[str]:
         """Topics of the books currently invalid (they need a snapshot)."""
@@ -113,7 +107,7 @@ class SymbolState:
         """Keep the mid and the 1 s log return at tick `t` for returns and volatility."""
         prev = self.mids.at(t - NS)
         self.mids.push(t, mid)
-        self.returns_1s.push(t, _log_ratio(mid, prev))
+        self.returns_1s.push(t, log_ratio(mid, prev))
 
     def evict(self, t: int) -> None:
         """Drop trades and churn events older than any window can see."""
@@ -150,7 +144,7 @@ class SymbolState:
         return s
 
 
-def _log_ratio(now: float, then: float) -> float:
+def log_ratio(now: float, then: float) -> float:
     """ln(now / then), NaN unless both are finite and positive."""
     if now > 0.0 and then > 0.0 and math.isfinite(now) and math.isfinite(then):
         return math.log(now / then)
