@@ -15,8 +15,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+
+from engine.record import Kind
+from tools.bench_baselines import NaiveSymbol
 
 NS = 1_000_000_000
 
@@ -135,7 +139,6 @@ def bench_book(n_deltas: int, repeats: int) -> dict:
 def _time_apply(recs: list, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per-record apply times (ns) of market records and of ticks, after a warm-up run."""
     from engine.engine import Engine
-    from engine.record import Kind
     from tools.registry_file import default_registry
 
     registry = default_registry()
@@ -169,7 +172,6 @@ def bench_recording(path: str, fmt: str) -> dict:
 
 def bench_apply(recs: list) -> dict:
     """Per-event apply cost (market records) and per-tick cost for one symbol, engine vs naive."""
-    from engine.record import Kind
 
     ev_a, tk_a = _time_apply(recs, ["BTCUSDT"])
     naive_ev, naive_ticks = _naive_apply(recs)
@@ -184,19 +186,18 @@ def bench_apply(recs: list) -> dict:
 
 def _naive_apply(recs: list) -> tuple[np.ndarray, np.ndarray]:
     """Time the naive baseline over the same records: per market event and per tick."""
-    from engine.record import Kind
-    from tools.bench_baselines import NaiveSymbol
 
     sym = NaiveSymbol(200)
     ev, ticks = [], []
     for r in recs:
         t0 = time.perf_counter_ns()
-        _naive_one(sym, r, Kind)
+        _naive_one(sym, r)
         (ticks if r.kind == Kind.TICK else ev).append(time.perf_counter_ns() - t0)
     return np.asarray(ev), np.asarray(ticks)
 
 
-def _naive_one(sym, r, Kind) -> None:  # noqa: ANN001 - bench-local helper
+def _naive_one(sym: NaiveSymbol, r: Any) -> None:
+    """Apply one record (or a `_Rec`) to the naive baseline, timing-for-timing with the engine."""
     p = r.payload
     if r.kind == Kind.TICK:
         sym.tick(r.recv_ns)
@@ -215,10 +216,8 @@ def _naive_one(sym, r, Kind) -> None:  # noqa: ANN001 - bench-local helper
 
 def bench_replay(recs: list, repeats: int) -> dict:
     """Records/s of journal → engine replay, against JSON lines + json.loads + naive apply."""
-    from engine.record import Kind
     from journal.config import JournalConfig
     from journal.writer import JournalWriter
-    from tools.bench_baselines import NaiveSymbol
     from tools.registry_file import default_registry
     from tools.replay import replay
 
@@ -242,7 +241,7 @@ def bench_replay(recs: list, repeats: int) -> dict:
                     for k in ("b", "a", "p", "v", "side"):
                         if k in p:
                             p[k] = np.asarray(p[k])
-                    _naive_one(sym, _Rec(recv_ns, kind, p), Kind)
+                    _naive_one(sym, _Rec(recv_ns, kind, p))
             return len(recs)
 
         base = _median_rate(naive, 1)
