@@ -15,13 +15,13 @@ from typing import Any, NamedTuple
 import msgpack
 import numpy as np
 
-from engine.catalog import FUNCTIONS as CATALOG
 from engine.functions import FUNCTIONS, Compiled, TickContext
 from engine.orderbook import APPLIED, RESET
 from engine.record import Kind, Record, kind_name
 from engine.symbol_state import BOOK_APPLIED, INVALIDATING, BookEvent, Horizons, SymbolState
 from engine.windows import TickSeries
 from registry import Registry, RegistryError, load_registry_text
+from registry.catalog import FUNCTIONS as CATALOG
 
 NAN = math.nan
 NS = 1_000_000_000

@@ -1,9 +1,9 @@
-"""The computation of every catalogue function (`engine/catalog.py`), keyed by the same name.
+"""The computation of every catalogue function (`registry/catalog.py`), keyed by the same name.
 
 A function takes the tick context of one symbol and a compiled feature (its parameters) and
 returns one float. Work shared by several features (book statistics, trade-window sums) is done
 once per tick and symbol and cached on the context. Adding a function: declare it in
-`engine/catalog.py` and register its computation here with `@register("name")`.
+`registry/catalog.py` and register its computation here with `@register("name")`.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from gateway_bridge.decoder import Decoder
 from gateway_bridge.liveness import Backoff, Liveness
 from gateway_bridge.resync import ResyncClient
 from gateway_bridge.ticks import TickClock
-from tools.config import ShardConfig
+from tools.shard.config import ShardConfig
 
 log = logging.getLogger("gateway_bridge.bridge")
 

@@ -25,11 +25,9 @@ class JournalConfig:
     segment_max_age_s: int = 3600
 
     def __post_init__(self) -> None:
-        from tools.typedconfig import ConfigError
-
         if self.fsync_interval_ms <= 0:
-            raise ConfigError("journal.fsync_interval_ms: must be > 0")
+            raise ValueError("fsync_interval_ms: must be > 0")
         if self.segment_max_bytes < 4096:
-            raise ConfigError("journal.segment_max_bytes: must be >= 4096")
+            raise ValueError("segment_max_bytes: must be >= 4096")
         if self.segment_max_age_s <= 0:
-            raise ConfigError("journal.segment_max_age_s: must be > 0")
+            raise ValueError("segment_max_age_s: must be > 0")

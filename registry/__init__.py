@@ -1,7 +1,7 @@
 """The feature registry: versioned, validated feature definitions, separate from infrastructure config.
 
 `load_registry_text(text, source)` parses a YAML/JSON document, validates it against
-`engine.catalog` and returns a frozen `Registry` (column order, computation order, canonical text
+`registry.catalog` and returns a frozen `Registry` (column order, computation order, canonical text
 and content hash). Pure: reading files is `tools.registry_file`'s job.
 """
 

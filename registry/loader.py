@@ -1,6 +1,6 @@
 """Parse and validate a registry document (YAML or JSON) into a `Registry`, all or nothing.
 
-Every feature is checked against `engine.catalog` (function, sources, window, parameters,
+Every feature is checked against `registry.catalog` (function, sources, window, parameters,
 inputs, normalisation); then names must be unique, inputs must name defined features and the
 input graph must be acyclic. The first problem raises `RegistryError` naming the source, the
 feature (``features[i] 'name'``) and the field. Computation order is a stable topological sort
@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from engine.catalog import FUNCTIONS, NORMALISATIONS, SOURCES, FunctionSpec, ParamSpec
 from registry.canonical import canonical_text, content_hash
+from registry.catalog import FUNCTIONS, NORMALISATIONS, SOURCES, FunctionSpec, ParamSpec
 from registry.model import (
     DEFAULT_EVERY_NS,
     NS_PER_S,

@@ -1,7 +1,7 @@
 """The feature registry's frozen data model: one `FeatureDef` per column, gathered in a `Registry`.
 
 Instances are built only by `registry.loader`, which validates everything against
-`engine.catalog` first; a `Registry` that exists is complete and consistent. Durations are int
+`registry.catalog` first; a `Registry` that exists is complete and consistent. Durations are int
 nanoseconds; parameters carry every catalogue default filled in.
 """
 
@@ -18,7 +18,7 @@ SUPPORTED_VERSIONS = (1,)
 #: Cadence of a feature that declares no ``every:``: every tick (1 s).
 DEFAULT_EVERY_NS = NS_PER_S
 
-#: Column names the vector layout already uses ahead of the features (`tools/feature_table.py`).
+#: Column names the vector layout already uses ahead of the features (`tools/offline/feature_table.py`).
 RESERVED_NAMES = frozenset({"ts", "symbol", "book_valid"})
 
 #: Parameters as ``(name, value)`` pairs in catalogue declaration order; ``dict(params)`` maps them.

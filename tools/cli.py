@@ -10,13 +10,13 @@ from tools.typedconfig import ConfigError
 
 #: sub-command -> (module under tools/, one-line help). Each module has add_arguments(p) and run(args).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "journal": ("tools.cmd_journal", "inspect and import journals (stats, cat, import)"),
-    "shard": ("tools.cmd_shard", "run a shard: subscribe to ws-gateway and journal every event"),
-    "gateway-sim": ("tools.cmd_gateway_sim", "run the ws-gateway simulator (recording or synthetic)"),
-    "replay": ("tools.cmd_replay", "replay a journal through the engine into a Parquet feature file"),
-    "registry": ("tools.cmd_registry", "validate a feature registry and print its hash"),
-    "bench": ("tools.cmd_bench", "benchmarks: ingest, engine, journal"),
-    "demo": ("tools.cmd_demo", "end-to-end demo on an embedded default config"),
+    "journal": ("tools.offline.cmd_journal", "inspect and import journals (stats, cat, import)"),
+    "shard": ("tools.shard.cmd_shard", "run a shard: subscribe to ws-gateway and journal every event"),
+    "gateway-sim": ("tools.sim.cmd_gateway_sim", "run the ws-gateway simulator (recording or synthetic)"),
+    "replay": ("tools.offline.cmd_replay", "replay a journal through the engine into a Parquet feature file"),
+    "registry": ("tools.offline.cmd_registry", "validate a feature registry and print its hash"),
+    "bench": ("tools.bench.cmd_bench", "benchmarks: ingest, engine, journal"),
+    "demo": ("tools.sim.cmd_demo", "end-to-end demo on an embedded default config"),
 }
 
 

@@ -18,7 +18,12 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A configuration value is unknown, missing or of the wrong type; the message names the key."""
+    """A configuration value is unknown, missing or of the wrong type; the message names the key.
+
+    Subsystem configs (``journal/config.py``, …) raise plain `ValueError` from ``__post_init__``
+    with the key relative to themselves (``"fsync_interval_ms: must be > 0"``); `build` prefixes
+    the dotted path where the section sits, so the message is right however deep it is nested.
+    """
 
 
 def load_yaml_file(path: str | Path) -> Any:
@@ -53,7 +58,12 @@ def build(cls: type[T], data: Any, path: str = "") -> T:
             kwargs[name] = _coerce(hints[name], data[name], key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{key}: required key is missing")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, OverflowError) as e:
+        raise ConfigError(_join(path, str(e)) if path else str(e)) from None
 
 
 def _join(path: str, name: str) -> str:

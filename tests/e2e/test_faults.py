@@ -18,8 +18,8 @@ import yaml
 from engine.record import MARKET_KINDS, NS_PER_S, Kind
 from journal.reader import JournalReader
 from tests.e2e.test_ingest import _spawn
+from tools.offline.replay import ReplaySummary, replay
 from tools.registry_file import default_registry
-from tools.replay import ReplaySummary, replay
 
 SYMBOLS = ["SOLUSDT", "DOGEUSDT"]
 FAULTS = {"drop_delta": {"every": 700}, "duplicate": {"every": 500}, "reorder": {"every": 1100},

@@ -11,7 +11,7 @@ from engine.engine import Engine
 from engine.record import Kind, Record
 from tests.conftest import SOL_DOGE_ENVELOPE, XRP_OB500
 from tools.registry_file import default_registry
-from tools.synthetic_records import records as synthetic
+from tools.sim.synthetic_records import records as synthetic
 
 
 def run_vectors(engine: Engine, recs: list[Record]) -> list[tuple[int, str, int, bytes]]:

@@ -16,9 +16,9 @@ from gateway_bridge.config import GatewayConfig, TopicsConfig
 from journal.config import JournalConfig
 from journal.reader import JournalReader
 from journal.writer import JournalWriter
-from tools.config import ShardConfig, ShardSection
-from tools.gateway_sim.config import SyntheticConfig
-from tools.gateway_sim.synthetic import generate
+from tools.shard.config import ShardConfig, ShardSection
+from tools.sim.gateway.config import SyntheticConfig
+from tools.sim.gateway.synthetic import generate
 
 pytest.importorskip("gateway_bridge.decoder")
 from gateway_bridge.bridge import Bridge  # noqa: E402  (needs the decoder)

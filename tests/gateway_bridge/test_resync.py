@@ -11,8 +11,8 @@ import zmq
 from gateway_bridge.config import BackoffConfig
 from gateway_bridge.liveness import Backoff, Liveness
 from gateway_bridge.resync import ResyncClient
-from tools.gateway_sim.config import SimConfig, SyntheticConfig
-from tools.gateway_sim.server import GatewaySim
+from tools.sim.gateway.config import SimConfig, SyntheticConfig
+from tools.sim.gateway.server import GatewaySim
 
 BACKOFF = BackoffConfig(initial_ms=50, max_ms=400, factor=2.0)
 

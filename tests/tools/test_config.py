@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.config import ShardConfig, load_shard_config
+from tools.shard.config import ShardConfig, load_shard_config
 from tools.typedconfig import ConfigError, build
 
 GOOD = """

@@ -12,17 +12,17 @@ import pytest
 import zmq
 
 from gateway_bridge.config import TopicsConfig
-from tools.gateway_sim.config import (
+from tools.sim.gateway.config import (
     FaultsConfig,
     FaultSpec,
     SimConfig,
     SyntheticConfig,
     load_sim_config,
 )
-from tools.gateway_sim.faults import FaultInjector
-from tools.gateway_sim.playback import playback, read_capture
-from tools.gateway_sim.server import GatewaySim
-from tools.gateway_sim.synthetic import SyntheticMarket, generate
+from tools.sim.gateway.faults import FaultInjector
+from tools.sim.gateway.playback import playback, read_capture
+from tools.sim.gateway.server import GatewaySim
+from tools.sim.gateway.synthetic import SyntheticMarket, generate
 from tools.typedconfig import ConfigError
 
 T0_MS = 1_786_310_819_000
@@ -250,7 +250,7 @@ def test_fixed_count_at_max_speed_is_all_delivered(tmp_path: Path) -> None:
 @pytest.mark.timeout(30)
 def test_playback_of_a_recording_routes_every_market_frame(shared_bybit: Path) -> None:
     path = shared_bybit / "bybit_v5_linear_SOLUSDT_DOGEUSDT_20260809T2126Z.frames.jsonl"
-    from tools.gateway_sim.config import RecordingConfig
+    from tools.sim.gateway.config import RecordingConfig
 
     rec = RecordingConfig(files=(str(path),), speed=0.0)
     frames = [f for _, f in playback(rec, TOPICS, read_capture("frames", path))]

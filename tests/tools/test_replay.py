@@ -15,7 +15,7 @@ import pytest
 
 from journal.importer import import_files
 from tests.conftest import SOL_DOGE_ENVELOPE
-from tools.feature_table import META_HASH
+from tools.offline.feature_table import META_HASH
 from tools.registry_file import default_registry
 
 NS = 1_000_000_000

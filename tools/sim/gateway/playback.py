@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 
 from gateway_bridge.config import TopicsConfig
-from tools.gateway_sim.config import RecordingConfig
-from tools.gateway_sim.synthetic import Frame
+from tools.sim.gateway.config import RecordingConfig
+from tools.sim.gateway.synthetic import Frame
 
 log = logging.getLogger("gateway_sim.playback")
 

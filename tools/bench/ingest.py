@@ -40,8 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run every measurement and print a report."""
     from gateway_bridge.config import TopicsConfig
-    from tools.gateway_sim.config import SyntheticConfig
-    from tools.gateway_sim.synthetic import generate
+    from tools.sim.gateway.config import SyntheticConfig
+    from tools.sim.gateway.synthetic import generate
 
     policies = [p for p in args.policies.split(",") if p]
     bad = set(policies) - set(POLICIES)
@@ -149,7 +149,7 @@ def _one_run(frames: list, path: Path, policy: str, batch: int) -> dict[str, Any
     from gateway_bridge.config import GatewayConfig
     from journal.config import JournalConfig
     from journal.writer import JournalWriter
-    from tools.config import ShardConfig, ShardSection
+    from tools.shard.config import ShardConfig, ShardSection
 
     path.mkdir(parents=True)
     endpoint = f"ipc://{path}/gw"
@@ -192,8 +192,8 @@ def _blast(endpoint: str, frames: list) -> None:
     """Child process: publish `frames` as fast as possible once the bridge has subscribed."""
     import threading
 
-    from tools.gateway_sim.config import SimConfig, SyntheticConfig
-    from tools.gateway_sim.server import GatewaySim
+    from tools.sim.gateway.config import SimConfig, SyntheticConfig
+    from tools.sim.gateway.server import GatewaySim
 
     cfg = SimConfig(endpoint=endpoint, control_endpoint="", synthetic=SyntheticConfig(symbols=SYMBOLS, rate_hz=0.0),
                     sndhwm=0, linger_ms=60_000, wait_timeout_ms=30_000)

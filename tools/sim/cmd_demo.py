@@ -13,8 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tools.config import ShardConfig
-from tools.gateway_sim.config import SimConfig
+from tools.shard.config import ShardConfig
+from tools.sim.gateway.config import SimConfig
 from tools.typedconfig import ConfigError, build
 
 #: Seconds a child may take to stop cleanly after SIGINT before it is killed.
@@ -39,8 +39,8 @@ class DemoConfig:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Attach the demo options (all optional: the embedded tools/demo.yaml is the default)."""
-    p.add_argument("--config", metavar="FILE", help="demo YAML (default: the embedded tools/demo.yaml)")
+    """Attach the demo options (all optional: the embedded tools/sim/demo.yaml is the default)."""
+    p.add_argument("--config", metavar="FILE", help="demo YAML (default: the embedded tools/sim/demo.yaml)")
     p.add_argument("--duration", type=float, metavar="S", help="override demo.duration_s")
 
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     """Start the simulator and a shard as subprocesses, stop both cleanly, print journal stats."""
     import yaml
 
-    text = Path(args.config).read_text() if args.config else resources.files("tools").joinpath("demo.yaml").read_text()
+    text = Path(args.config).read_text() if args.config else resources.files("tools.sim").joinpath("demo.yaml").read_text()
     raw = yaml.safe_load(text) or {}
     demo, sim_raw, shard_raw = _validate(raw)
     duration = args.duration if args.duration is not None else demo.duration_s

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import orjson
 
 from gateway_bridge.config import TopicsConfig
-from tools.gateway_sim.config import InstrumentConfig, SyntheticConfig
+from tools.sim.gateway.config import InstrumentConfig, SyntheticConfig
 
 MS_PER_MIN = 60_000
 MS_PER_H = 3_600_000

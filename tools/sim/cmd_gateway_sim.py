@@ -14,14 +14,14 @@ KILLED_EXIT = 3
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Attach the simulator options."""
-    p.add_argument("--config", required=True, metavar="FILE", help="simulator YAML (see tools/gateway_sim/config.py)")
+    p.add_argument("--config", required=True, metavar="FILE", help="simulator YAML (see tools/sim/gateway/config.py)")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, publish until the source ends or SIGINT/SIGTERM; a kill fault exits at once."""
-    from tools.gateway_sim.config import load_sim_config
-    from tools.gateway_sim.server import GatewaySim
+    from tools.sim.gateway.config import load_sim_config
+    from tools.sim.gateway.server import GatewaySim
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     cfg = load_sim_config(args.config)

@@ -1,7 +1,7 @@
 """`feature-service bench engine`: book updates, per-event apply, per-tick cost, replay throughput.
 
 Each figure is printed beside a naive pure-Python version of the same work measured in the same
-run (`tools/bench_baselines.py`). JIT compile time is measured separately, in a fresh process
+run (`tools/bench/baselines.py`). JIT compile time is measured separately, in a fresh process
 with an empty numba cache, and kept out of every other figure by a warm-up.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.record import Kind
-from tools.bench_baselines import NaiveSymbol
+from tools.bench.baselines import NaiveSymbol
 
 NS = 1_000_000_000
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     """Run every engine benchmark and print the figures."""
     results: dict[str, dict] = {"compile": compile_time()}
     _show("first JIT compile (fresh cache)", results["compile"])
-    from tools.synthetic_records import records
+    from tools.sim.synthetic_records import records
 
     recs = list(records(["BTCUSDT"], args.seconds, args.rate, seed=11))
     for name, fn in (("book", lambda: bench_book(args.deltas, args.repeats)),
@@ -78,7 +78,7 @@ def compile_time() -> dict:
     """Seconds the first snapshot+delta+tick take in a fresh process with an empty numba cache."""
     code = (
         "import time; t0=time.perf_counter()\n"
-        "from tools.synthetic_records import records\n"
+        "from tools.sim.synthetic_records import records\n"
         "from engine.engine import Engine\n"
         "from tools.registry_file import default_registry\n"
         "e=Engine(default_registry(), ['BTCUSDT']); t1=time.perf_counter()\n"
@@ -97,8 +97,8 @@ def compile_time() -> dict:
 def bench_book(n_deltas: int, repeats: int) -> dict:
     """Level updates/s and per-delta cost on a 200-level book, engine vs dict baseline."""
     from engine.orderbook import OrderBook
-    from tools.bench_baselines import NaiveBook
-    from tools.synthetic_records import SyntheticBook
+    from tools.bench.baselines import NaiveBook
+    from tools.sim.synthetic_records import SyntheticBook
 
     sb = SyntheticBook(np.random.default_rng(3), 200, 100_000, 0.01)
     snap = sb.snapshot()
@@ -158,7 +158,7 @@ def bench_recording(path: str, fmt: str) -> dict:
     """Apply and tick cost on a real capture (imported into a scratch journal first)."""
     from journal.importer import import_files
     from journal.reader import JournalReader
-    from tools.replay import journal_symbols
+    from tools.offline.replay import journal_symbols
 
     with tempfile.TemporaryDirectory() as tmp:
         import_files(tmp, fmt, [path])
@@ -218,8 +218,8 @@ def bench_replay(recs: list, repeats: int) -> dict:
     """Records/s of journal → engine replay, against JSON lines + json.loads + naive apply."""
     from journal.config import JournalConfig
     from journal.writer import JournalWriter
+    from tools.offline.replay import replay
     from tools.registry_file import default_registry
-    from tools.replay import replay
 
     registry = default_registry()
     with tempfile.TemporaryDirectory() as tmp:

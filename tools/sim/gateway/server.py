@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 
 import zmq
 
-from tools.gateway_sim.config import SimConfig
-from tools.gateway_sim.faults import FaultInjector, Pause
-from tools.gateway_sim.playback import playback
-from tools.gateway_sim.synthetic import Frame, SyntheticMarket
+from tools.sim.gateway.config import SimConfig
+from tools.sim.gateway.faults import FaultInjector, Pause
+from tools.sim.gateway.playback import playback
+from tools.sim.gateway.synthetic import Frame, SyntheticMarket
 
 log = logging.getLogger("gateway_sim")
 

@@ -7,9 +7,9 @@ import importlib
 
 #: bench name -> module under tools/ with add_arguments(p) and run(args).
 BENCHES = {
-    "ingest": ("tools.bench_ingest", "simulator -> bridge -> journal throughput per fsync policy"),
-    "engine": ("tools.bench_engine", "order book, apply, tick and replay costs"),
-    "journal": ("tools.bench_journal", "journal write and read throughput"),
+    "ingest": ("tools.bench.ingest", "simulator -> bridge -> journal throughput per fsync policy"),
+    "engine": ("tools.bench.engine", "order book, apply, tick and replay costs"),
+    "journal": ("tools.bench.journal", "journal write and read throughput"),
 }
 
 

@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
     """Replay the journal and write the feature file; print a JSON summary."""
     import orjson
 
-    from tools.feature_table import FeatureFileWriter
+    from tools.offline.feature_table import FeatureFileWriter
+    from tools.offline.replay import ReplaySummary, replay
     from tools.registry_file import default_registry, load_registry_file
-    from tools.replay import ReplaySummary, replay
 
     registry = load_registry_file(args.registry) if args.registry else default_registry()
     symbols = [s for s in args.symbols.split(",") if s] or None

@@ -20,10 +20,10 @@ class ShardSection:
 
     def __post_init__(self) -> None:
         if not self.symbols:
-            raise ConfigError("shard.symbols: at least one symbol is required")
+            raise ValueError("symbols: at least one symbol is required")
         for i, s in enumerate(self.symbols):
             if not s or not s.isalnum() or s.upper() != s:
-                raise ConfigError(f"shard.symbols[{i}]: {s!r} is not an upper-case Bybit symbol")
+                raise ValueError(f"symbols[{i}]: {s!r} is not an upper-case Bybit symbol")
 
 
 @dataclass(frozen=True)

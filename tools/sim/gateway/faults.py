@@ -6,8 +6,8 @@ import random
 from collections import Counter
 from typing import NamedTuple, Protocol
 
-from tools.gateway_sim.config import FaultsConfig, FaultSpec
-from tools.gateway_sim.synthetic import Frame
+from tools.sim.gateway.config import FaultsConfig, FaultSpec
+from tools.sim.gateway.synthetic import Frame
 
 
 class Pause(NamedTuple):

@@ -21,9 +21,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.engine import Engine
     from gateway_bridge.bridge import Bridge
     from journal.writer import JournalWriter
-    from tools.config import load_shard_config
     from tools.registry_file import default_registry, load_registry_file
-    from tools.shard_runtime import ShardEngine
+    from tools.shard.config import load_shard_config
+    from tools.shard.runtime import ShardEngine
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     cfg = load_shard_config(args.config)

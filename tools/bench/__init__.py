@@ -1,0 +1,1 @@
+"""Benchmarks (`feature-service bench ...`) and their naive baselines."""

@@ -1,0 +1,1 @@
+"""Offline commands: replay, journal inspection and import, registry tools."""

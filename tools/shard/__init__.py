@@ -1,0 +1,1 @@
+"""The shard process: composition root wiring journal, bridge, engine, publisher and API."""

@@ -1,0 +1,1 @@
+"""The ws-gateway simulator, synthetic records and the demo."""
