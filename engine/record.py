@@ -18,7 +18,10 @@ Payload per kind (keys are short because they are journaled for every event):
 
 - BOOK_SNAPSHOT / BOOK_DELTA: ``depth`` int (1, 50, 200, 500, 1000 — the topic's depth),
   ``u`` int (update id), ``seq`` int (cross-depth sequence), ``b`` / ``a`` float64 arrays of
-  shape (n, 2) with columns (price, size); size 0 deletes a level (deltas only).
+  shape (n, 2) with columns (price, size); size 0 deletes a level (deltas only). A snapshot
+  fetched over HTTP (resync via Bybit's REST shape) also has ``src`` = ``"rest"``; its ``u``
+  lines up with the stream, and deltas journaled before it with ``u`` above it are applied
+  after it (the Clone pattern: the stream runs ahead of a fetched snapshot).
 - TRADES: ``p`` float64[n] price, ``v`` float64[n] size, ``side`` int8[n] (+1 taker Buy,
   −1 taker Sell), ``T`` int64[n] trade time (ms), ``id`` list[str] trade ids, ``bt`` list[bool]
   block-trade flags. Sorted by ``T`` as Bybit sends them.
@@ -31,12 +34,25 @@ Payload per kind (keys are short because they are journaled for every event):
 - EXECUTION: ``fills`` list[dict] — fills of our own orders for this symbol, every field as sent
   (JSON scalars: mostly strings, ``isMaker`` bool, ``seq`` int).
 - TICK: empty. ``recv_ns`` is the whole-second boundary the tick stands for.
-- RESYNC_REQUEST: ``topic`` str (Bybit topic, e.g. ``orderbook.200.SOLUSDT``), ``reason`` str
-  (``gap`` | ``crossed`` | ``reset`` | ``gateway_down`` | ``gateway_up``), ``via`` str.
+- RESYNC_REQUEST: ``topic`` str (Bybit topic, e.g. ``orderbook.200.SOLUSDT``), ``depth`` int,
+  ``reason`` str (``gap`` | ``crossed`` | ``reset`` | ``gateway_down`` | ``unseen``),
+  ``via`` str (``zmq`` | ``http`` | ``none``).
 - GATEWAY_UP / GATEWAY_DOWN: ``reason`` str, ``silent_ms`` int (DOWN: how long it was silent).
 - REGISTRY_CHANGED: ``hash`` str, ``content`` str (the canonical registry text).
-- BAD_FRAME: ``reason`` str, ``topic`` str (gateway topic it came on; empty for imports),
-  ``raw`` bytes (the message exactly as received).
+- BAD_FRAME: ``reason`` str, ``topic`` str (gateway topic it came on; empty for imports; at
+  most 256 characters), ``raw`` bytes (the message as received, cut to its first 64 KiB),
+  ``raw_len`` int (its full length) and ``sha256`` str (hex digest of the full message).
+- SESSION: what the engine must know to rebuild this run offline, journaled at shard start,
+  at import, and whenever it changes: ``shard`` str, ``category`` str (``linear`` | ``spot`` |
+  ``inverse`` | ``option``), ``symbols`` list[str], ``registry`` str (canonical registry text),
+  ``hash`` str (its content hash). Symbols take effect at once, the registry at the next tick.
+- TICK_GAP: a silence longer than ``ticks.max_backfill_s``: the ticks of the boundaries
+  ``from_ns`` … ``to_ns`` (inclusive, whole seconds) were not journaled one by one. ``recv_ns``
+  is ``from_ns``; ``seconds`` int is how many ticks it stands for. The engine emits no vectors
+  for them and restarts tick history (returns, volatility, z-scores), online and offline alike.
+- BAD_FRAME_SUMMARY: bad frames past the per-second byte budget, counted not kept:
+  ``counts`` dict[str, int] by reason, ``bytes`` int (raw bytes not journaled), ``from_ns`` and
+  ``to_ns`` (receive times of the first and last one summarised).
 """
 
 from __future__ import annotations
@@ -61,6 +77,9 @@ class Kind(IntEnum):
     GATEWAY_DOWN = 35
     REGISTRY_CHANGED = 36
     BAD_FRAME = 37
+    SESSION = 38
+    TICK_GAP = 39
+    BAD_FRAME_SUMMARY = 40
 
 
 #: Market-data kinds (they come from the exchange through the gateway).
