@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,33 @@ class BackoffConfig:
 
 
 @dataclass(frozen=True)
+class ResyncConfig:
+    """How a shard asks for a fresh book snapshot (YAML key ``gateway.resync``), SPEC C.5."""
+
+    #: ``zmq``: "resubscribe SYMBOL DEPTH" to ``gateway.control_endpoint`` (the snapshot comes on
+    #: the stream); ``http``: GET ``{http_url}/v5/market/orderbook`` (the answer is journaled as the
+    #: snapshot); ``none``: never ask (books stay invalid until the stream sends a snapshot).
+    via: Literal["zmq", "http", "none"] = "zmq"
+    #: Base URL of the Bybit-shaped REST endpoint, e.g. ``http://127.0.0.1:8081`` (``via: http``).
+    http_url: str = ""
+    #: Largest ``limit`` asked over HTTP (the book's depth, capped at this).
+    http_max_limit: int = 1000
+    #: A request unanswered this long is abandoned (Lazy Pirate: a fresh socket) and retried.
+    timeout_ms: int = 1000
+    #: Back-off per book between attempts (and before asking again for a book just answered).
+    backoff: BackoffConfig = field(default_factory=lambda: BackoffConfig(initial_ms=200, max_ms=10_000, factor=2.0))
+
+
+@dataclass(frozen=True)
+class TicksConfig:
+    """The 1 s tick series (YAML key ``ticks``)."""
+
+    #: A silence in receive time journals per-second ticks for at most this many seconds, then one
+    #: TICK_GAP record for the rest, so downtime costs no time or memory in proportion to its length.
+    max_backfill_s: int = 60
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """Typed, frozen gateway config (YAML key ``gateway``)."""
 
@@ -48,3 +76,4 @@ class GatewayConfig:
     reconnect: BackoffConfig = field(default_factory=BackoffConfig)
     #: Largest batch drained from the socket before one journal write.
     max_batch: int = 1024
+    resync: ResyncConfig = field(default_factory=ResyncConfig)
