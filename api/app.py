@@ -1,0 +1,272 @@
+"""The shard's REST API as an aiohttp app factory: routes, JSON errors, bearer auth on POST.
+
+Handlers only read through the `ShardView` (and ask it for a registry reload); the shard's own
+loop runs as a `background` context of the app (``cleanup_ctx``), in the same event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import math
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import orjson
+from aiohttp import hdrs, web
+
+from api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from api.metrics import ShardMetrics
+from api.openapi import HASH_PATTERN, SYMBOL_PATTERN, YAML_TYPES, openapi_document
+from api.view import ShardView
+from engine.engine import Vector
+from registry import RegistryError
+
+log = logging.getLogger("feature_service.api")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+_HASH_RE = re.compile(HASH_PATTERN)
+#: Largest accepted `max_body_bytes` (1 GiB).
+MAX_BODY_LIMIT = 1 << 30
+
+
+class ApiSettings(NamedTuple):
+    """Settings the handlers read: the POST bearer token ("" = no auth) and the body limit."""
+
+    token: str
+    max_body_bytes: int
+
+
+VIEW = web.AppKey("view", ShardView)
+METRICS = web.AppKey("metrics", ShardMetrics)
+SETTINGS = web.AppKey("settings", ApiSettings)
+OPENAPI = web.AppKey("openapi", bytes)
+
+
+class ApiError(Exception):
+    """An error answer: HTTP `status` with JSON body ``{"error": message, **extra}``."""
+
+    def __init__(self, status: int, message: str, extra: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.extra, self.headers = status, message, extra or {}, headers or {}
+
+
+def iso_ns(ts_ns: int) -> str:
+    """Format ns since the epoch as ISO-8601 UTC with all nine fraction digits."""
+    secs, frac = divmod(ts_ns, 1_000_000_000)
+    return f"{(_EPOCH + timedelta(seconds=secs)):%Y-%m-%dT%H:%M:%S}.{frac:09d}Z"
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """Return `body` as an orjson-encoded JSON response."""
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers,
+                        content_type="application/json")
+
+
+def finite_or_none(values: Sequence[float]) -> list[float | None]:
+    """Return the values as floats, NaN and ±inf as None (JSON has neither)."""
+    return [x if math.isfinite(x) else None for x in values]
+
+
+def latest_body(v: Vector, names: Sequence[str]) -> dict[str, Any]:
+    """Return the JSON body of GET /features/latest for vector `v` with column `names`."""
+    values = finite_or_none(v.values.tolist())
+    return {"ts": iso_ns(v.ts_ns), "ts_ns": int(v.ts_ns), "symbol": v.symbol,
+            "registry_hash": v.registry_hash, "book_valid": 1 if v.book_valid else 0,
+            "features": dict(zip(names, values, strict=True))}
+
+
+def _one_param(request: web.Request, name: str, required: bool) -> str | None:
+    """Return query parameter `name` (None when absent and optional); 400 if repeated or missing."""
+    got = request.query.getall(name, [])
+    if len(got) > 1:
+        raise ApiError(400, f"give {name} once, got {len(got)} values")
+    if not got:
+        if required:
+            raise ApiError(400, f"missing query parameter {name} (e.g. ?{name}=BTCUSDT)")
+        return None
+    return got[0]
+
+
+def _symbol_param(request: web.Request) -> str:
+    """Return the validated ``symbol`` query parameter (400 naming what is wrong)."""
+    symbol = _one_param(request, "symbol", required=True) or ""
+    if not symbol:
+        raise ApiError(400, "empty query parameter symbol (e.g. ?symbol=BTCUSDT)")
+    if not _SYMBOL_RE.match(symbol):
+        raise ApiError(400, f"malformed symbol {symbol[:80]!r}: upper-case letters, digits, '-' or '_' "
+                            "(e.g. BTCUSDT)")
+    return symbol
+
+
+def _not_owned(view: ShardView, symbol: str) -> ApiError:
+    """Return the 404 for a symbol this shard does not own, naming its owner when known."""
+    owner = view.owner_of(symbol)
+    if owner is None:
+        owned = ", ".join(view.symbols()) or "none"
+        return ApiError(404, f"symbol {symbol} is not served by shard {view.name} and no shard in the "
+                             f"cluster config owns it; this shard owns: {owned}")
+    shard, url = owner
+    return ApiError(404, f"symbol {symbol} is not served by shard {view.name}: shard {shard} owns it at "
+                         f"{url.rstrip('/')}/features/latest?symbol={symbol}",
+                    extra={"owner": {"shard": shard, "url": url}})
+
+
+async def features_latest(request: web.Request) -> web.Response:
+    """GET /features/latest?symbol=S: the newest vector of S with named features."""
+    view = request.app[VIEW]
+    symbol = _symbol_param(request)
+    if symbol not in view.symbols():
+        raise _not_owned(view, symbol)
+    v = view.latest(symbol)
+    if v is None:
+        raise ApiError(503, f"no vector for {symbol} yet: shard {view.name} publishes one every tick")
+    reg = view.registry(v.registry_hash)
+    if reg is None:
+        raise ApiError(503, f"registry {v.registry_hash} of the latest {symbol} vector is unknown")
+    return _json(latest_body(v, reg.names))
+
+
+async def features_schema(request: web.Request) -> web.Response:
+    """GET /features/schema[?registry_hash=H]: a registry's hash, names and canonical text."""
+    view = request.app[VIEW]
+    h = _one_param(request, "registry_hash", required=False)
+    if h is not None and not _HASH_RE.match(h):
+        raise ApiError(400, f"malformed registry_hash {h[:80]!r}: lower-case hex")
+    reg = view.registry(h)
+    known = list(view.registry_hashes())
+    if reg is None and h is not None:
+        raise ApiError(404, f"unknown registry_hash {h}: this journal has used {len(known)} "
+                            f"registries: {', '.join(known[-10:]) or 'none'}")
+    if reg is None:
+        raise ApiError(503, f"shard {view.name} has no registry in force yet")
+    return _json({"registry_hash": reg.content_hash, "names": list(reg.names),
+                  "registry": reg.canonical, "known_hashes": known})
+
+
+async def _registry_text(request: web.Request) -> str | None:
+    """Return the YAML body of a reload request (None when empty); 413/415/400 when unusable."""
+    ctype = request.headers.get(hdrs.CONTENT_TYPE)
+    if ctype is not None and request.content_type not in YAML_TYPES:
+        raise ApiError(415, f"Content-Type {request.content_type} is not a registry: send "
+                            f"{' or '.join(YAML_TYPES)}")
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"request body of {request.content_length} bytes exceeds the limit of {limit}")
+    body = await request.read()
+    if not body:
+        return None
+    if ctype is None:
+        raise ApiError(415, f"missing Content-Type: send the registry as {YAML_TYPES[0]}")
+    try:
+        return body.decode(request.charset or "utf-8")
+    except (UnicodeDecodeError, LookupError) as e:
+        raise ApiError(400, f"registry body is not {request.charset or 'utf-8'} text: {e}") from None
+
+
+async def registry_reload(request: web.Request) -> web.Response:
+    """POST /feature-registry/reload: validate and journal a new registry (body YAML or none)."""
+    text = await _registry_text(request)
+    try:
+        res = await request.app[VIEW].reload_registry(text)
+    except RegistryError as e:
+        raise ApiError(400, str(e)) from None
+    return _json({"registry_hash": res.registry_hash, "effective_ts": iso_ns(res.effective_ns),
+                  "effective_ns": int(res.effective_ns), "names": list(res.names)})
+
+
+async def get_health(request: web.Request) -> web.Response:
+    """GET /health: the shard's health dict, always 200 (read `status`)."""
+    return _json(request.app[VIEW].health())
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text format."""
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: METRICS_CONTENT_TYPE})
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    """GET /openapi.json: the OpenAPI document."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+def _http_error_message(request: web.Request, e: web.HTTPException) -> str:
+    """Return a one-line reason for an aiohttp HTTP error raised outside our handlers."""
+    if isinstance(e, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(e.allowed_methods))
+        return f"method {e.method} is not allowed on {request.path} (allowed: {allowed})"
+    if isinstance(e, web.HTTPNotFound) and e.text == "404: Not Found":
+        return f"no route {request.method} {request.path}"
+    if e.text and e.text != f"{e.status}: {e.reason}":
+        return e.text
+    return e.reason
+
+
+def _error_response(err: ApiError) -> web.Response:
+    """Return the JSON response of `err`."""
+    return _json({"error": err.message, **err.extra}, status=err.status, headers=err.headers)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Answer every error as JSON ``{"error": reason}``; an unexpected exception is a logged 500."""
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return _error_response(e)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        keep = {k: v for k, v in e.headers.items() if k not in (hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH)}
+        return _error_response(ApiError(e.status, _http_error_message(request, e), headers=keep))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("api handler failed: %s %s", request.method, request.path_qs)
+        return _error_response(ApiError(500, f"internal error handling {request.method} {request.path} "
+                                             "(a bug; see the shard log)"))
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """With a token configured, refuse any POST without ``Authorization: Bearer <token>`` (401)."""
+    token = request.app[SETTINGS].token
+    if token and request.method == hdrs.METH_POST:
+        scheme, _, given = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+        challenge = {hdrs.WWW_AUTHENTICATE: "Bearer"}
+        if scheme.lower() != "bearer" or not given.strip():
+            raise ApiError(401, f"POST {request.path} needs an Authorization: Bearer <token> header",
+                           headers=challenge)
+        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise ApiError(401, "wrong bearer token", headers=challenge)
+    return await handler(request)
+
+
+Background = Callable[[web.Application], AsyncIterator[None]]
+
+
+def create_app(view: ShardView, metrics: ShardMetrics, *, token: str = "",
+               max_body_bytes: int = 1 << 20, background: Sequence[Background] = ()) -> web.Application:
+    """Build the API app over `view`; each `background` context runs for the app's lifetime."""
+    if not 1 <= max_body_bytes <= MAX_BODY_LIMIT:
+        raise ValueError(f"max_body_bytes: must be in 1..{MAX_BODY_LIMIT}, got {max_body_bytes}")
+    app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=max_body_bytes)
+    app[VIEW] = view
+    app[METRICS] = metrics
+    app[SETTINGS] = ApiSettings(token, max_body_bytes)
+    app[OPENAPI] = orjson.dumps(openapi_document())
+    for ctx in background:
+        app.cleanup_ctx.append(ctx)
+    app.router.add_get("/features/latest", features_latest)
+    app.router.add_get("/features/schema", features_schema)
+    app.router.add_post("/feature-registry/reload", registry_reload)
+    app.router.add_get("/health", get_health)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/openapi.json", get_openapi)
+    return app

@@ -1,0 +1,153 @@
+"""The OpenAPI 3.1 document of the shard API (GET /openapi.json); tests validate real responses against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: ISO-8601 UTC with nanoseconds, as the API writes it: ``2023-11-14T22:13:20.123456789Z``.
+ISO_NS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$"
+
+#: What a registry hash looks like (hex SHA-256 of the canonical text).
+HASH_PATTERN = r"^[0-9a-f]{16,128}$"
+
+#: Symbols: upper-case letters and digits, then also ``-`` or ``_`` (``BTCUSDT``, ``BTC-26DEC25``).
+SYMBOL_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,63}$"
+
+JSON = "application/json"
+YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
+
+
+def _ref(name: str) -> dict[str, str]:
+    """Return a reference to component schema `name`."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(props: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Return a closed object schema requiring every property not listed in `optional`."""
+    return {"type": "object", "additionalProperties": False, "properties": props,
+            "required": [k for k in props if k not in optional]}
+
+
+def _json_response(description: str, schema: str) -> dict[str, Any]:
+    """Return a response with a JSON body of component `schema`."""
+    return {"description": description, "content": {JSON: {"schema": _ref(schema)}}}
+
+
+def _errors(**codes: str) -> dict[str, Any]:
+    """Return error responses (JSON `Error` bodies) keyed by status code, plus the 500 every route has."""
+    codes.setdefault("e500", "A bug in the shard (logged); the body says so.")
+    return {k[1:]: _json_response(v, "Error") for k, v in codes.items()}
+
+
+_STRING, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+_HASH = {"type": "string", "pattern": HASH_PATTERN, "description": "Registry content hash (hex)."}
+_ISO = {"type": "string", "pattern": ISO_NS_PATTERN, "description": "ISO-8601 UTC, nanoseconds."}
+_NAMES = {"type": "array", "items": _STRING, "description": "Feature names in column order."}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj({
+        "error": {"type": "string", "minLength": 1, "description": "What went wrong, in one line."},
+        "owner": {**_obj({"shard": _STRING, "url": _STRING}),
+                  "description": "404 on /features/latest: the shard owning the symbol, when known."},
+    }, optional=("owner",)),
+    "Latest": _obj({
+        "ts": {**_ISO, "description": "Tick boundary, ISO-8601 UTC with nanoseconds."},
+        "ts_ns": {**_INT, "description": "Tick boundary, ns since the epoch."},
+        "symbol": _STRING,
+        "registry_hash": _HASH,
+        "book_valid": {"type": "integer", "enum": [0, 1], "description": "0 while the book resyncs."},
+        "features": {"type": "object", "additionalProperties": {"type": ["number", "null"]},
+                     "description": "Feature name → value in column order; NaN and ±inf as null."},
+    }),
+    "Schema": _obj({
+        "registry_hash": _HASH,
+        "names": _NAMES,
+        "registry": {**_STRING, "description": "The registry's canonical text (YAML)."},
+        "known_hashes": {"type": "array", "items": _HASH,
+                         "description": "Every registry hash this shard's journal has used."},
+    }),
+    "ReloadResult": _obj({
+        "registry_hash": _HASH,
+        "effective_ts": {**_ISO, "description": "The tick the new registry applies from."},
+        "effective_ns": {**_INT, "description": "That tick in ns since the epoch."},
+        "names": _NAMES,
+    }),
+    "GatewayHealth": _obj({"up": _BOOL, "since": _STRING, "since_ns": _INT}),
+    "BookHealth": _obj({"valid": _BOOL, "last_event_age_s": {"type": ["number", "null"]}}),
+    "JournalHealth": _obj({"next_seq": _INT, "lag_records": _INT, "bytes": _INT}),
+    "CheckpointHealth": _obj({"seq": _INT, "age_s": {"type": "number"}}),
+    "Health": _obj({
+        "shard": _STRING,
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "gateway": _ref("GatewayHealth"),
+        "books": {"type": "object", "additionalProperties": _ref("BookHealth"),
+                  "description": "Per owned symbol: feature book valid, seconds since its last event."},
+        "journal": _ref("JournalHealth"),
+        "checkpoint": {"oneOf": [_ref("CheckpointHealth"), {"type": "null"}],
+                       "description": "The newest checkpoint; null before the first."},
+    }),
+}
+
+_SYMBOL_PARAM = {"name": "symbol", "in": "query", "required": True,
+                 "schema": {"type": "string", "pattern": SYMBOL_PATTERN}, "description": "e.g. BTCUSDT"}
+_HASH_PARAM = {"name": "registry_hash", "in": "query", "required": False, "schema": _HASH,
+               "description": "A registry hash this journal has used; default: the one in force."}
+
+PATHS: dict[str, Any] = {
+    "/features/latest": {"get": {
+        "summary": "The newest feature vector of one symbol this shard owns.",
+        "parameters": [_SYMBOL_PARAM],
+        "responses": {
+            "200": _json_response("The vector.", "Latest"),
+            **_errors(e400="No symbol, an empty or a malformed one.",
+                      e404="This shard does not own the symbol; names the owner when known.",
+                      e503="The symbol is owned but has no vector yet."),
+        }}},
+    "/features/schema": {"get": {
+        "summary": "A registry: hash, feature names in column order, canonical text.",
+        "parameters": [_HASH_PARAM],
+        "responses": {
+            "200": _json_response("The registry.", "Schema"),
+            **_errors(e400="A malformed registry_hash.", e404="A registry_hash this journal never used.",
+                      e503="No registry in force yet."),
+        }}},
+    "/feature-registry/reload": {"post": {
+        "summary": "Validate a registry and journal it; it applies from the next tick.",
+        "description": "With a token configured, needs `Authorization: Bearer <token>`.",
+        "security": [{"bearer": []}, {}],
+        "requestBody": {"required": False, "description": "A registry YAML; no body: re-read the configured file.",
+                        "content": {t: {"schema": {"type": "string"}} for t in YAML_TYPES}},
+        "responses": {
+            "200": _json_response("Accepted.", "ReloadResult"),
+            **_errors(e400="The registry is invalid (the message says where); the old one stays.",
+                      e401="Missing or wrong bearer token.",
+                      e413="The body is larger than the configured limit.",
+                      e415="The body is not YAML (names the Content-Type sent)."),
+        }}},
+    "/health": {"get": {
+        "summary": "Gateway, books, journal and checkpoint state (always 200; see `status`).",
+        "responses": {"200": _json_response("The shard's health.", "Health"), **_errors()}}},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics (text format 0.0.4).",
+        "responses": {"200": {"description": "The metrics.",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}},
+                      **_errors()}}},
+    "/openapi.json": {"get": {
+        "summary": "This document.",
+        "responses": {"200": {"description": "OpenAPI 3.1.", "content": {JSON: {"schema": {"type": "object"}}}},
+                      **_errors()}}},
+}
+
+
+def openapi_document(title: str = "Feature Service shard API", version: str = "1") -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document of every route."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version,
+                 "description": "One shard's REST API. Errors are JSON `{\"error\": reason}` bodies; "
+                                "unknown routes give 404 and wrong methods 405 in the same shape."},
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
