@@ -47,14 +47,18 @@ class FaultInjector:
             self.fired[name] += 1
         return hit
 
-    def apply(self, frame: Frame, now_ms: int) -> list[Frame | Pause]:
-        """Return the frames (and pauses) to send in place of `frame`, in order."""
+    def pause(self) -> Pause | None:
+        """Return a pause to keep before the next frame is made, or ``None`` (asked once per frame)."""
+        if self.active and self._fires("pause", self.cfg.pause):
+            return Pause(self.cfg.pause.ms)
+        return None
+
+    def apply(self, frame: Frame, now_ms: int) -> list[Frame]:
+        """Return the frames to send in place of `frame`, in order (pauses come from `pause`)."""
         if not self.active:
             return [frame]
         cfg = self.cfg
-        out: list[Frame | Pause] = []
-        if self._fires("pause", cfg.pause):
-            out.append(Pause(cfg.pause.ms))
+        out: list[Frame] = []
         if frame.kind == "delta" and self._fires("drop_delta", cfg.drop_delta):
             return out
         sent = self._corrupt(frame) if self._fires("corrupt", cfg.corrupt) else frame
@@ -71,7 +75,7 @@ class FaultInjector:
                 out.append(snap)
         return out
 
-    def flush(self) -> list[Frame | Pause]:
+    def flush(self) -> list[Frame]:
         """Return a frame still held back for reordering (at the end of the source)."""
         held, self._held = self._held, None
         return [held] if held is not None else []

@@ -2,8 +2,9 @@
 
 Prices and sizes are kept as integers (ticks and lots) and printed as Bybit's decimal strings, so a
 decoder parsing them sees exactly what the exchange would send. Every symbol's order book topic has
-a snapshot first, then deltas whose ``u`` steps by one; the book is never crossed and always holds
-`depth` levels per side (levels leaving the depth are deleted in the same delta, as Bybit does).
+a snapshot first, then deltas whose ``u`` steps by one; the book itself (`book.BookModel`) is never
+crossed, keeps depth/2 .. depth levels per side and its mid near the start price for ever (levels
+leaving the depth are deleted in the same delta, as Bybit does).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import NamedTuple
 import orjson
 
 from gateway_bridge.config import TopicsConfig
+from tools.sim.gateway.book import BookModel
 from tools.sim.gateway.config import InstrumentConfig, SyntheticConfig
 
 MS_PER_MIN = 60_000
@@ -101,13 +103,14 @@ class SymbolMarket:
         self.px = Decimal(inst.tick_size)
         self.qty = Decimal(inst.qty_step)
         mid = self.px.to_int(inst.price)
-        self.bids: dict[int, int] = {}
-        self.asks: dict[int, int] = {}
-        for i in range(depth):
-            self.bids[mid - 1 - i] = self._level_lots(mid)
-            self.asks[mid + i] = self._level_lots(mid)
+        self.book = BookModel(mid, depth, rng, self._level_lots)
+        #: The book's levels (price ticks -> lots), shared with `book`.
+        self.bids = self.book.bids.levels
+        self.asks = self.book.asks.levels
         self.u = rng.randint(1_000_000, 90_000_000)
         self.seq = rng.randint(10**11, 3 * 10**11)
+        #: ``seq``, ``ts`` and ``cts`` of the last book frame (what a REST snapshot reports).
+        self.book_seq, self.book_ts, self.book_cts = self.seq, now_ms, now_ms
         self.last_price = mid
         self.trade_seq = self.seq
         self.funding = rng.randint(-2000, 10_000)  # 1e-8 units: -0.00002 .. 0.0001
@@ -129,102 +132,52 @@ class SymbolMarket:
 
     def best_bid(self) -> int:
         """Return the best bid in ticks."""
-        return max(self.bids)
+        return self.book.bids.best
 
     def best_ask(self) -> int:
         """Return the best ask in ticks."""
-        return min(self.asks)
+        return self.book.asks.best
 
     def _levels(self, side: dict[int, int], reverse: bool) -> list[list[str]]:
         fp, fq = self.px.fmt, self.qty.fmt
         return [[fp(p), fq(side[p])] for p in sorted(side, reverse=reverse)]
 
+    def _book_frame(self, kind: str, data: dict, now_ms: int) -> Frame:
+        """Stamp a book frame's ``seq``, ``ts`` and ``cts`` (remembered for REST) and encode it."""
+        self.seq += self.rng.randint(1, 50)
+        data["seq"] = self.book_seq = self.seq
+        self.book_ts, self.book_cts = now_ms, now_ms - self.rng.randint(1, 10)
+        frame = {"topic": self.topic_book, "type": kind, "ts": now_ms, "data": data, "cts": self.book_cts}
+        topic = self.t["orderbook_snapshot"] if kind == "snapshot" else self.t["orderbook_delta"]
+        return Frame(topic, orjson.dumps(frame), kind, self.s)
+
     def book_snapshot(self, now_ms: int, restart: bool = False) -> Frame:
         """Return a snapshot of the current book; `restart` sets ``u = 1`` (exchange restart)."""
         self.u = 1 if restart else self.u + 1
-        self.seq += self.rng.randint(1, 50)
         data = {"s": self.s, "b": self._levels(self.bids, True), "a": self._levels(self.asks, False),
-                "u": self.u, "seq": self.seq}
-        frame = {"topic": self.topic_book, "type": "snapshot", "ts": now_ms, "data": data,
-                 "cts": now_ms - self.rng.randint(1, 10)}
-        return Frame(self.t["orderbook_snapshot"], orjson.dumps(frame), "snapshot", self.s)
+                "u": self.u}
+        return self._book_frame("snapshot", data, now_ms)
 
     def book_delta(self, now_ms: int) -> Frame:
-        """Return a delta of 1–20 level changes (updates, inserts, deletes; sometimes a price move)."""
-        cb: dict[int, int] = {}
-        ca: dict[int, int] = {}
-        rng = self.rng
-        if rng.random() < 0.15:
-            self._move(1 if rng.random() < 0.5 else -1, cb, ca)
-        for _ in range(min(20, 1 + int(rng.expovariate(1 / 3)))):
-            if rng.random() < 0.5:
-                self._change(self.bids, cb, True)
-            else:
-                self._change(self.asks, ca, False)
-        self._normalise(self.bids, cb, True)
-        self._normalise(self.asks, ca, False)
-        if not cb and not ca:
-            p = rng.choice(list(self.bids))
-            cb[p] = self.bids[p] = self.bids[p] + 1
+        """Return a delta of level changes (updates, inserts, deletes; sometimes a touch move)."""
+        cb, ca = self.book.step()
         self.u += 1
-        self.seq += rng.randint(1, 50)
         fp, fq = self.px.fmt, self.qty.fmt
         data = {"s": self.s,
                 "b": [[fp(p), fq(cb[p])] for p in sorted(cb, reverse=True)],
                 "a": [[fp(p), fq(ca[p])] for p in sorted(ca)],
-                "u": self.u, "seq": self.seq}
-        frame = {"topic": self.topic_book, "type": "delta", "ts": now_ms, "data": data,
-                 "cts": now_ms - rng.randint(1, 10)}
-        return Frame(self.t["orderbook_delta"], orjson.dumps(frame), "delta", self.s)
+                "u": self.u}
+        return self._book_frame("delta", data, now_ms)
 
-    def _move(self, direction: int, cb: dict[int, int], ca: dict[int, int]) -> None:
-        """Shift the touch one tick: remove the best level on one side, improve the other."""
-        bb, ba = self.best_bid(), self.best_ask()
-        if direction > 0:
-            del self.asks[ba]
-            ca[ba] = 0
-            if bb + 1 < self.best_ask():
-                cb[bb + 1] = self.bids[bb + 1] = self._level_lots(bb)
-        else:
-            del self.bids[bb]
-            cb[bb] = 0
-            if ba - 1 > self.best_bid():
-                ca[ba - 1] = self.asks[ba - 1] = self._level_lots(ba)
+    def rest_state(self, limit: int) -> dict:
+        """Return the book as Bybit's REST orderbook ``result`` (top `limit` levels per side).
 
-    def _change(self, side: dict[int, int], changes: dict[int, int], is_bid: bool) -> None:
-        """Apply one random update, insert or delete to `side`, keeping the book uncrossed."""
-        rng = self.rng
-        r = rng.random()
-        best = max(side) if is_bid else min(side)
-        if r < 0.55:  # resize a level, biased to the top of the book
-            offset = min(int(rng.expovariate(1 / 8)), self.depth - 1)
-            p = best - offset if is_bid else best + offset
-            if p in side:
-                changes[p] = side[p] = self._level_lots(p)
-        elif r < 0.8:  # insert a level (inside the spread when there is room)
-            offset = int(rng.expovariate(1 / 10)) - 1
-            p = best - offset if is_bid else best + offset
-            uncrossed = p < self.best_ask() if is_bid else p > self.best_bid()
-            if uncrossed and p not in side:
-                changes[p] = side[p] = self._level_lots(p)
-        elif len(side) > 1:  # delete a level that is not the best
-            p = rng.choice(list(side))
-            if p != best:
-                del side[p]
-                changes[p] = 0
-
-    def _normalise(self, side: dict[int, int], changes: dict[int, int], is_bid: bool) -> None:
-        """Keep exactly `depth` levels: delete beyond the depth, refill at the far end."""
-        if len(side) > self.depth:
-            ordered = sorted(side, reverse=is_bid)
-            for p in ordered[self.depth:]:
-                del side[p]
-                changes[p] = 0
-        while len(side) < self.depth:
-            far = min(side) - 1 if is_bid else max(side) + 1
-            if far <= 0:
-                break
-            changes[far] = side[far] = self._level_lots(far)
+        ``u`` is the ``u`` of the last book frame made, so deltas made afterwards continue at u+1.
+        """
+        bids, asks = self.book.top(limit)
+        fp, fq = self.px.fmt, self.qty.fmt
+        return {"s": self.s, "a": [[fp(p), fq(q)] for p, q in asks], "b": [[fp(p), fq(q)] for p, q in bids],
+                "ts": self.book_ts, "u": self.u, "seq": self.book_seq, "cts": self.book_cts}
 
     # --- trades, ticker, kline --------------------------------------------------------------
     def trades(self, now_ms: int) -> Frame:
@@ -348,7 +301,7 @@ class SyntheticMarket:
         self.cfg = cfg
         self.rng = random.Random(cfg.seed)
         self.symbols = {s: SymbolMarket(cfg.instrument(s), cfg.depth, self.rng, topics, now_ms)
-                        for s in cfg.symbols}
+                        for s in cfg.all_symbols()}
         self._pending: deque[Frame] = deque()
         for m in self.symbols.values():
             self._pending.append(m.book_snapshot(now_ms))
@@ -380,6 +333,11 @@ class SyntheticMarket:
         if m is None or depth != m.depth:
             return None
         return m.book_snapshot(now_ms, restart=restart)
+
+    def rest_state(self, symbol: str, limit: int) -> dict | None:
+        """Return `symbol`'s book as a REST orderbook ``result`` (``None`` for an unknown symbol)."""
+        m = self.symbols.get(symbol)
+        return None if m is None else m.rest_state(limit)
 
 
 def generate(cfg: SyntheticConfig, topics: TopicsConfig, n: int, start_ms: int,
