@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+#: Longest back-off delay accepted (one day): keeps every delay far from integer overflow.
+MAX_DELAY_MS = 86_400_000
+
 
 @dataclass(frozen=True)
 class TopicsConfig:
@@ -31,6 +34,14 @@ class BackoffConfig:
     initial_ms: int = 100
     max_ms: int = 5000
     factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.initial_ms <= MAX_DELAY_MS:
+            raise ValueError(f"initial_ms: must be in [1, {MAX_DELAY_MS}], got {self.initial_ms}")
+        if not self.initial_ms <= self.max_ms <= MAX_DELAY_MS:
+            raise ValueError(f"max_ms: must be in [initial_ms ({self.initial_ms}), {MAX_DELAY_MS}], got {self.max_ms}")
+        if not 1.0 <= self.factor <= 10.0:  # also rejects NaN
+            raise ValueError(f"factor: must be in [1, 10], got {self.factor}")
 
 
 @dataclass(frozen=True)
@@ -77,3 +88,18 @@ class GatewayConfig:
     #: Largest batch drained from the socket before one journal write.
     max_batch: int = 1024
     resync: ResyncConfig = field(default_factory=ResyncConfig)
+    #: ZMQ RCVHWM of the SUB socket, in messages (0 = unbounded): past it ZMQ drops messages.
+    rcvhwm: int = 100_000
+    #: ZMQ MAXMSGSIZE, bytes: a larger message makes ZMQ drop the connection (counted; it reconnects).
+    max_msg_bytes: int = 64 * 1024 * 1024
+    #: Raw bytes of bad frames journaled one by one per second; past it they are only summarised.
+    bad_frames_max_bytes_per_s: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        checks = (("max_batch", self.max_batch, 1, 1_000_000), ("poll_ms", self.poll_ms, 1, 1000),
+                  ("silence_ms", self.silence_ms, 100, MAX_DELAY_MS), ("rcvhwm", self.rcvhwm, 0, 2**31 - 1),
+                  ("max_msg_bytes", self.max_msg_bytes, 1024, 2**62),
+                  ("bad_frames_max_bytes_per_s", self.bad_frames_max_bytes_per_s, 0, 2**62))
+        for key, value, lo, hi in checks:
+            if not lo <= value <= hi:
+                raise ValueError(f"{key}: must be in [{lo}, {hi}], got {value}")

@@ -7,8 +7,12 @@ is neither ``{`` nor whitespace is tried as msgpack). Output of `Decoder.decode`
   exactly as in `engine.record`): one record, except executions, which give one per symbol;
 - an ack / pong / subscription reply (no ``topic``, has ``op`` or ``success``) -> ``[]``, counted
   as skipped (``ack``); a failed ack (``"success": false``) is also logged;
-- anything else -> ONE ``BAD_FRAME`` record ``{reason, topic, raw}`` (``topic`` is the gateway
-  topic, ``""`` for imports), counted per reason and logged once per reason, rate limited.
+- anything else -> ONE ``BAD_FRAME`` record ``{reason, topic, raw, raw_len, sha256}`` (``topic`` is
+  the gateway topic, ``""`` for imports, cut to 256 characters; ``raw`` cut to its first 64 KiB),
+  counted per reason and logged once per reason, rate limited.
+
+`Decoder.decode_rest_orderbook` turns a Bybit REST ``GET /v5/market/orderbook`` answer (a resync
+over HTTP) into a BOOK_SNAPSHOT with ``src: "rest"``, or a ``bad_rest_snapshot`` BAD_FRAME.
 
 Frames (Bybit v5 public/private WebSocket, see SPEC Part D):
 
@@ -36,7 +40,7 @@ frame's ``type`` decides the kind: the gateway may send a resync snapshot on the
 ``kline_1s`` carries ``kline.1s.*`` and ``kline_1m`` ``kline.1.*`` only; trades, ticker, funding and
 executions carry their own family. A frame on the wrong topic is ``topic_mismatch``.
 
-Bad-frame reasons: ``empty``, ``bad_json``, ``bad_msgpack``, ``not_object``, ``missing_topic``,
+Bad-frame reasons: ``empty``, ``bad_json``, ``bad_msgpack``, ``not_an_object``, ``missing_topic``,
 ``unknown_topic``, ``topic_mismatch``, ``unknown_symbol``, ``symbol_mismatch``, ``missing_field``,
 ``bad_field``, and the number reasons of `gateway_bridge.numbers` (``not_a_number``,
 ``non_finite``, ``negative``, ``zero``, ``precision``, ``bad_level``); ``internal_error`` would
@@ -45,10 +49,11 @@ mean a bug here (logged with its traceback) — the fuzz tests assert it never h
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -88,8 +93,10 @@ _TICKER_CHECKS = tuple((key, signed, nonzero, _PLAIN_DECIMAL[signed, nonzero])
                        for key, (signed, nonzero) in TICKER_NUMBERS.items())
 #: Route cache bound (valid topics only; random topics from bad input cannot grow it further).
 MAX_ROUTES = 4096
-#: Largest payload kept whole in a BAD_FRAME record (longer ones are cut; the length is logged).
-MAX_RAW = 1 << 20
+#: Largest raw message kept in a BAD_FRAME record (longer ones are cut; length and SHA-256 are kept).
+MAX_RAW = 64 * 1024
+#: Longest gateway topic kept in a BAD_FRAME record.
+MAX_TOPIC = 256
 
 _I64 = 1 << 63
 _WHITESPACE = frozenset(b" \t\r\n")
@@ -191,11 +198,33 @@ def _symbol_matches(value: object, symbol: str) -> None:
         raise BadFrame("missing_field" if value is None else "symbol_mismatch", str(value)[:64])
 
 
-def _raw(payload: object) -> bytes:
-    """Return the payload as bytes for a BAD_FRAME record (never raises)."""
+def _as_bytes(payload: object) -> bytes | memoryview:
+    """Return the payload as a bytes-like object (a repr for anything else; never raises)."""
     if isinstance(payload, bytes | bytearray | memoryview):
-        return bytes(payload[:MAX_RAW])
-    return repr(payload)[:MAX_RAW].encode("utf-8", "replace")
+        return payload
+    return repr(payload).encode("utf-8", "replace")
+
+
+def bad_frame(recv_ns: int, reason: str, topic: str, parts: Sequence[object]) -> Record:
+    """Return a BAD_FRAME record: raw = `parts` joined, cut to `MAX_RAW`, with full length and SHA-256.
+
+    `parts` are the message bytes as received (several for a bad multipart message); they are
+    hashed one by one and never joined whole, so a huge message costs no copy of itself.
+    """
+    digest = hashlib.sha256()
+    head: list[bytes] = []
+    kept = total = 0
+    for part in parts:
+        data = _as_bytes(part)
+        digest.update(data)
+        total += len(data)
+        if kept < MAX_RAW:
+            piece = bytes(data[:MAX_RAW - kept])
+            head.append(piece)
+            kept += len(piece)
+    payload = {"reason": reason, "topic": topic[:MAX_TOPIC], "raw": b"".join(head), "raw_len": total,
+               "sha256": digest.hexdigest()}
+    return Record(0, recv_ns, Kind.BAD_FRAME, "", 0, 0, payload)
 
 
 def parse_payload(payload: bytes) -> Any:
@@ -211,6 +240,10 @@ def parse_payload(payload: bytes) -> Any:
     try:
         return msgpack.unpackb(payload, raw=False)
     except Exception:  # msgpack raises many types (ExtraData, ValueError, TypeError, …)
+        pass
+    try:  # valid JSON that is not an object (``[1,2,3]``) reads as broken msgpack: say what it is
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
         raise BadFrame("bad_msgpack") from None
 
 
@@ -257,6 +290,20 @@ class Decoder:
         """Decode a frame with no gateway topic (imports); never raises."""
         return self._decode(None, "", payload, recv_ns)
 
+    def decode_rest_orderbook(self, body: bytes, recv_ns: int, depth: int, symbol: str | None = None) -> Record:
+        """Return the BOOK_SNAPSHOT (``src: "rest"``) of a REST orderbook answer, else a BAD_FRAME; never raises."""
+        self._frames += 1
+        topic = f"orderbook.{depth}.{symbol or ''}"
+        try:
+            rec = self._rest_book(body, recv_ns, depth, symbol)
+        except BadFrame as e:
+            return self._bad_frame("bad_rest_snapshot", f"{e.reason} {e.detail}", topic, body, recv_ns)
+        except Exception:  # a bug, not bad input (as in _decode)
+            log.exception("decoder internal error rest topic=%s", topic)
+            return self._bad_frame("internal_error", "", topic, body, recv_ns)
+        self._kinds[rec.kind] += 1
+        return rec
+
     # --- dispatch -------------------------------------------------------------------------------
 
     def _decode(self, families: frozenset[str] | None, gw_topic: str, payload: bytes,
@@ -272,7 +319,7 @@ class Decoder:
             else:
                 obj = parse_payload(payload)
             if type(obj) is not dict:
-                raise BadFrame("not_object", type(obj).__name__)
+                raise BadFrame("not_an_object", type(obj).__name__)
             topic = obj.get("topic")
             route = self._routes.get(topic) if type(topic) is str else None
             if route is None:
@@ -356,10 +403,11 @@ class Decoder:
                    recv_ns: int) -> Record:
         """Count, log (rate limited) and return the BAD_FRAME record of a rejected frame."""
         self._bad[reason] += 1
-        raw = _raw(payload)
+        rec = bad_frame(recv_ns, reason, gw_topic, (payload,))
+        raw = rec.payload["raw"]
         self._ratelog.warning(reason, "bad frame reason=%s topic=%s detail=%s len=%d head=%r",
-                              reason, gw_topic, detail, len(raw), raw[:160])
-        return Record(0, recv_ns, Kind.BAD_FRAME, "", 0, 0, {"reason": reason, "topic": gw_topic, "raw": raw})
+                              reason, gw_topic[:MAX_TOPIC], detail, rec.payload["raw_len"], raw[:160])
+        return rec
 
     # --- handlers -------------------------------------------------------------------------------
 
@@ -383,6 +431,28 @@ class Decoder:
             raise BadFrame(e.reason, "b/a") from None
         payload = {"depth": route.depth, "u": u, "seq": seq, "b": b, "a": a}
         return [_new_record(Record, (0, recv_ns, kind_snap[0], route.symbol, ts, cts, payload))]
+
+    def _rest_book(self, body: bytes, recv_ns: int, depth: int, symbol: str | None) -> Record:
+        """Parse ``{"retCode": 0, "result": {s, b, a, ts, u, seq, cts}}`` (prices as strings)."""
+        obj = parse_payload(body)
+        if type(obj) is not dict:
+            raise BadFrame("not_an_object", type(obj).__name__)
+        code = obj.get("retCode")
+        if code != 0 or type(code) is not int:
+            raise BadFrame("bad_field", f"retCode={str(code)[:32]} retMsg={str(obj.get('retMsg'))[:100]}")
+        res = _dict(obj, "result")
+        sym = res.get("s")
+        if type(sym) is not str or not _SYMBOL.fullmatch(sym) or (symbol is not None and sym != symbol):
+            raise BadFrame("missing_field" if sym is None else "symbol_mismatch", str(sym)[:64])
+        if self.symbols is not None and sym not in self.symbols:
+            raise BadFrame("unknown_symbol", sym)
+        u, seq, ts, cts = _int(res, "u"), _int(res, "seq", 0), _int(res, "ts", 0), _int(res, "cts", 0)
+        try:
+            b, a = parse_levels(_get(res, "b"), _get(res, "a"), snapshot=True)
+        except NumberError as e:
+            raise BadFrame(e.reason, "b/a") from None
+        payload = {"depth": depth, "u": u, "seq": seq, "b": b, "a": a, "src": "rest"}
+        return Record(0, recv_ns, Kind.BOOK_SNAPSHOT, sym, ts, cts, payload)
 
     @staticmethod
     def _book_header_error(obj: dict[str, Any], route: Route) -> None:

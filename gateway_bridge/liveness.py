@@ -13,41 +13,55 @@ class Backoff:
     def __init__(self, cfg: BackoffConfig) -> None:
         self.cfg = cfg
         self.attempts = 0
+        self._ms = float(cfg.initial_ms)
 
     def next_ns(self) -> int:
         """Return the delay before the next attempt (ns) and count the attempt."""
-        ms = min(self.cfg.max_ms, self.cfg.initial_ms * self.cfg.factor**self.attempts)
+        ms = self._ms
+        # Grow by multiplication, capped each step: never factor**attempts (which overflows a float).
+        self._ms = min(float(self.cfg.max_ms), ms * self.cfg.factor)
         self.attempts += 1
         return int(ms * NS_PER_MS)
 
     def reset(self) -> None:
         """Start over from the initial delay (the peer answered)."""
         self.attempts = 0
+        self._ms = float(self.cfg.initial_ms)
 
 
 class Liveness:
-    """Tracks traffic: reports the up→down edge after `silence_ms` and the down→up edge on traffic."""
+    """Tracks traffic: reports the up→down edge after `silence_ms` and the down→up edge on traffic.
 
-    def __init__(self, silence_ms: int, now_ns: int) -> None:
+    `last_ns` None means "nothing to watch yet" (an import before its first frame): no down edge.
+    """
+
+    def __init__(self, silence_ms: int, now_ns: int | None) -> None:
         self.silence_ns = silence_ms * NS_PER_MS
         self.last_ns = now_ns
         self.down = False
 
     def traffic(self, now_ns: int) -> int | None:
         """Note traffic; if the peer was down, return how long it was silent (ms), else None."""
-        silent_ms = (now_ns - self.last_ns) // NS_PER_MS
+        last = now_ns if self.last_ns is None else self.last_ns
         self.last_ns = now_ns
         if self.down:
             self.down = False
-            return silent_ms
+            return (now_ns - last) // NS_PER_MS
         return None
 
     def check(self, now_ns: int) -> int | None:
         """If silence just crossed the threshold, mark down and return the silence (ms), else None."""
-        if self.down or now_ns - self.last_ns < self.silence_ns:
+        last = self.last_ns
+        if self.down or last is None or now_ns - last < self.silence_ns:
             return None
         self.down = True
-        return (now_ns - self.last_ns) // NS_PER_MS
+        return (now_ns - last) // NS_PER_MS
+
+    def deadline_ns(self) -> int | None:
+        """Return when silence would mark the peer down (None when down or not watching)."""
+        if self.down or self.last_ns is None:
+            return None
+        return self.last_ns + self.silence_ns
 
     def mark_down(self, since_ns: int) -> None:
         """Start as down, silent since `since_ns` (a restart): the first traffic reports the up edge."""

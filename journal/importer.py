@@ -1,22 +1,24 @@
-"""Backfill a journal from recorded captures: decode, make recv_ns monotonic, insert ticks, append.
+"""Backfill a journal from recorded captures through the live shard's own ingest pipeline.
 
-`import_records` is the pure part (capture files -> the records a live shard would have
-journaled: decoded frames and BAD_FRAMEs, with the tick of every whole second placed before the
-first record at or after it); `import_files` appends them to a journal in batches and returns a
-summary. Importing into a journal that already holds records continues it: receive times are
-raised to at least its last ``recv_ns`` and the tick series resumes after it.
+`import_records` is the pure part: capture files -> exactly the records a live shard would have
+journaled for that traffic at those receive times (`gateway_bridge.ingest.Ingest.frame`: decoded
+frames and BAD_FRAMEs, receive times made non-decreasing, ticks in place with long gaps capped,
+GATEWAY_DOWN after ``gateway.silence_ms`` without frames and GATEWAY_UP when they resume, the
+bad-frame byte budget). `import_files` appends them to a journal in batches and returns a summary.
+Importing into a journal that already holds records continues it: receive times are raised to at
+least its last ``recv_ns``, the tick series resumes after it and its last record counts as the
+last traffic.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from engine.record import NS_PER_S, Kind, Record, kind_name
-from gateway_bridge.clock import MonotonicStamper
-from gateway_bridge.decoder import Decoder
-from gateway_bridge.ticks import TickClock
+from engine.record import Kind, Record, kind_name
+from gateway_bridge.config import GatewayConfig, TicksConfig
+from gateway_bridge.ingest import Ingest
 from journal import capture_formats
 
 #: Records per journal append.
@@ -45,33 +47,47 @@ class ImportStats:
 
 
 def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None = None, *,
-                   start_ns: int = 0, next_tick_ns: int | None = None,
-                   stats: ImportStats | None = None) -> Iterator[Record]:
-    """Yield the unnumbered records of `files` in order: ticks inserted, recv_ns non-decreasing."""
+                   start_ns: int = 0, stats: ImportStats | None = None,
+                   gateway: GatewayConfig | None = None, ticks: TicksConfig | None = None,
+                   head: Sequence[Record] = ()) -> Iterator[Record]:
+    """Yield the unnumbered records of `files` in journal order, continuing a journal ending at `start_ns`.
+
+    `head` records are stamped with the first frame's receive time and yielded right before it.
+    """
     stats = stats if stats is not None else ImportStats()
-    decoder = Decoder(symbols, None, skip_unknown_symbols=symbols is not None)
-    stamper = MonotonicStamper(start_ns=start_ns)
-    ticks = TickClock(next_tick_ns)
+    ingest = Ingest(gateway or GatewayConfig(), ticks or TicksConfig(), symbols, last_recv_ns=start_ns,
+                    clock_ns=lambda: start_ns, skip_unknown_symbols=symbols is not None)
+    frame = ingest.frame
+    count = stats.records
     for path in files:
-        for raw_ns, frame in capture_formats.read(fmt, path, stats.skipped_lines):
+        for raw_ns, payload in capture_formats.read(fmt, path, stats.skipped_lines):
             stats.frames += 1
-            recs = decoder.decode_frame(frame, stamper.monotonic(raw_ns))
-            if not recs:
-                continue
-            for rec in ticks.before(recs[0].recv_ns):
-                stats.records["tick"] += 1
-                yield rec
+            recs = frame(raw_ns, payload, head)
+            head = ()
             for rec in recs:
-                stats.records[kind_name(rec.kind)] += 1
+                count[kind_name(rec.kind)] += 1
                 if rec.kind == Kind.BAD_FRAME:
                     stats.bad_frames[rec.payload["reason"]] += 1
                 yield rec
-    stats.decoder = decoder.counters
-    stats.recv_ns_held = stamper.held
+    tail = ingest.control(head) if head else []  # no frame at all: the head still goes in
+    for rec in tail + ingest.idle(ingest.stamper.last_ns):  # and a bad-frame summary still pending
+        count[kind_name(rec.kind)] += 1
+        yield rec
+    stats.decoder = ingest.decoder.counters
+    stats.recv_ns_held = ingest.stamper.held
 
 
-def import_files(journal_dir: str, fmt: str, files: list[str], symbols: list[str] | None = None) -> dict[str, Any]:
-    """Append the records of `files` to the journal at `journal_dir`; return the import summary."""
+def import_files(journal_dir: str, fmt: str, files: list[str], symbols: list[str] | None = None, *,
+                 category: str = "linear", registry_text: str | None = None,
+                 extra_head: Sequence[Record] = (), gateway: GatewayConfig | None = None,
+                 ticks: TicksConfig | None = None) -> dict[str, Any]:
+    """Append the records of `files` to the journal at `journal_dir`; return the import summary.
+
+    `extra_head` records (e.g. the SESSION record built from `category`, `symbols` and
+    `registry_text` by the caller) are journaled right before the first imported record, stamped
+    with its receive time. `category` and `registry_text` are accepted for that caller and not
+    used here yet.
+    """
     from journal.config import JournalConfig
     from journal.writer import JournalWriter
 
@@ -80,10 +96,9 @@ def import_files(journal_dir: str, fmt: str, files: list[str], symbols: list[str
     stats = ImportStats()
     first_seq = last_seq = 0
     with JournalWriter(JournalConfig(dir=journal_dir, fsync="never")) as writer:
-        last = writer.last_recv_ns
-        next_tick = (last // NS_PER_S + 1) * NS_PER_S if last else None
         batch: list[Record] = []
-        for rec in import_records(fmt, files, symbols, start_ns=last, next_tick_ns=next_tick, stats=stats):
+        for rec in import_records(fmt, files, symbols, start_ns=writer.last_recv_ns, stats=stats,
+                                  gateway=gateway, ticks=ticks, head=extra_head):
             batch.append(rec)
             if len(batch) >= BATCH:
                 first_seq, last_seq = _append(writer, batch, first_seq, last_seq)

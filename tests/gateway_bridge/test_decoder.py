@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from decimal import Decimal
 from typing import Any
@@ -175,7 +176,10 @@ def test_failed_ack_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     (b"", "empty"),
     (b'{"topic": ', "bad_json"),
     (b"\xc1", "bad_msgpack"),
-    (b"  [1, 2]", "not_object"),
+    (b"  [1, 2]", "not_an_object"),
+    (b"[1,2,3]", "not_an_object"),  # valid JSON, not an object: not "bad_msgpack"
+    (b'"text"', "not_an_object"),
+    (b"\x93\x01\x02\x03", "not_an_object"),  # msgpack [1, 2, 3]
     (b'{"data": {}}', "missing_topic"),
     (b'{"topic": "orderbook.25.SOLUSDT"}', "unknown_topic"),
     (b'{"topic": "liquidation.SOLUSDT"}', "unknown_topic"),
@@ -192,7 +196,9 @@ def test_topic_mismatch_and_unknown_gateway_topic() -> None:
     k = {"topic": "kline.5.SOLUSDT", "data": [], "ts": 1}
     assert reason(k, T.kline_1m) == "topic_mismatch"
     rec = one(book(), "market.nope")
-    assert rec.payload == {"reason": "unknown_topic", "topic": "market.nope", "raw": orjson.dumps(book())}
+    raw = orjson.dumps(book())
+    assert rec.payload == {"reason": "unknown_topic", "topic": "market.nope", "raw": raw, "raw_len": len(raw),
+                           "sha256": hashlib.sha256(raw).hexdigest()}
 
 
 def test_symbols() -> None:
@@ -267,7 +273,8 @@ def test_counters_and_raw_bytes() -> None:
     d = dec()
     d.decode(T.orderbook_delta, orjson.dumps(book()), NS)
     bad = d.decode(T.orderbook_delta, b"{oops", NS)[0]
-    assert bad.payload == {"reason": "bad_json", "topic": T.orderbook_delta, "raw": b"{oops"}
+    assert bad.payload == {"reason": "bad_json", "topic": T.orderbook_delta, "raw": b"{oops", "raw_len": 5,
+                           "sha256": hashlib.sha256(b"{oops").hexdigest()}
     c = d.counters
     assert c["frames"] == 2 and c["records"] == {"book_delta": 1} and c["bad"] == {"bad_json": 1} and c["bad_total"] == 1
 
@@ -405,3 +412,48 @@ def test_sixteen_digit_integers_are_rejected_for_precision_on_every_path(p: str,
     assert reason(trades(trade(p=p, v=v))) == "precision"
     assert reason(book(b=((p, v),))) == "precision"
     assert one(trades(trade(p=p[:15] if len(p) == 16 else p, v=v[:15]))).kind == Kind.TRADES
+
+
+def test_bad_frame_raw_and_topic_are_capped() -> None:
+    payload = b"{" + bytes(range(256)) * 400  # 102 401 bytes of broken JSON
+    rec = dec().decode("t" * 1000, payload, NS)[0]
+    p = rec.payload
+    assert p["reason"] == "unknown_topic" and p["topic"] == "t" * 256
+    assert p["raw"] == payload[:65536] and p["raw_len"] == 102_401
+    assert p["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+# --- REST orderbook answers (resync over HTTP) --------------------------------------------------
+
+def rest(**result: Any) -> bytes:
+    body = {"s": "SOLUSDT", "b": [["77.31", "10"], ["77.3", "2.5"]], "a": [["77.32", "1"]],
+            "ts": 1786310819123, "u": 4242, "seq": 99, "cts": 1786310819100}
+    body.update(result)
+    return orjson.dumps({"retCode": 0, "retMsg": "OK", "result": body, "retExtInfo": {}, "time": 1786310819130})
+
+
+def test_rest_orderbook_becomes_a_rest_snapshot() -> None:
+    rec = dec().decode_rest_orderbook(rest(), NS, 200, "SOLUSDT")
+    assert (rec.kind, rec.recv_ns, rec.symbol, rec.ts, rec.cts) == (Kind.BOOK_SNAPSHOT, NS, "SOLUSDT",
+                                                                     1786310819123, 1786310819100)
+    p = rec.payload
+    assert (p["depth"], p["u"], p["seq"], p["src"]) == (200, 4242, 99, "rest")
+    assert p["b"].tolist() == [[77.31, 10.0], [77.3, 2.5]] and p["a"].tolist() == [[77.32, 1.0]]
+
+
+@pytest.mark.parametrize("body", [
+    orjson.dumps({"retCode": 10001, "retMsg": "params error", "result": {}}),
+    orjson.dumps({"retCode": "0", "result": {}}),
+    b"<html>502</html>",
+    b"",
+    orjson.dumps([1, 2]),
+    rest(s="BTCUSDT"),
+    rest(s=None),
+    rest(u="7"),
+    rest(b=[["77.31", "0"]]),  # a snapshot level of size 0
+    rest(a=[["1e5", "1"]]),
+])
+def test_bad_rest_answers_are_bad_frames(body: bytes) -> None:
+    rec = dec().decode_rest_orderbook(body, NS, 50, "SOLUSDT")
+    assert rec.kind == Kind.BAD_FRAME and rec.payload["reason"] == "bad_rest_snapshot"
+    assert rec.payload["topic"] == "orderbook.50.SOLUSDT" and rec.payload["raw_len"] == len(body)
