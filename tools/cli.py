@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "registry": ("tools.offline.cmd_registry", "validate a feature registry and print its hash"),
     "bench": ("tools.bench.cmd_bench", "benchmarks: ingest, engine, journal"),
     "demo": ("tools.sim.cmd_demo", "end-to-end demo on an embedded default config"),
+    "cluster": ("tools.cluster.cmd_cluster", "plan a multi-shard deployment from a cluster config"),
 }
 
 

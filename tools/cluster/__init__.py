@@ -1,0 +1,1 @@
+"""Scaling by symbol: the cluster config (which shard owns which symbols) and `cluster plan`."""
