@@ -1,170 +1,354 @@
-"""Resync client: asks the gateway's control endpoint for fresh book snapshots, without flooding it.
+"""Resync: ask the gateway for fresh book snapshots without flooding it (SPEC C.5, issue 6 §4).
 
-Lazy Pirate (zguide): a REQ socket sends "resubscribe SYMBOL DEPTH" and waits for the reply with a
-timeout; on timeout the socket is closed and reopened (a REQ socket cannot send twice) and the
-request is retried after an exponentially growing delay. Requests queue per book topic: asking again
-for a queued topic is a no-op; asking again for the topic in flight sends exactly one more request
-after it (its snapshot may predate the new need); a topic answered recently is not asked again
-before its back-off has passed, so a book that keeps failing cannot flood the gateway.
+`Resyncer` is the policy, written once for every `SnapshotSource`: requests queue per book
+(``symbol``, ``depth``); asking for a queued book is a no-op; asking for the book in flight owes
+exactly one more request after its answer (that answer may predate the new need); at most one
+request per book is in flight; after a timeout, a rejection, an error *and* after an answer the
+book's next request waits out its capped exponential back-off, so a book that keeps failing is asked
+at most once per interval. `done` (the engine applied a snapshot) starts the back-off over.
 
-Not thread-safe: drive it from the thread that owns it by calling `poll()` in its loop.
+`ZmqSnapshotSource` is the Lazy Pirate REQ client of the gateway control endpoint (zguide): it
+sends ``resubscribe SYMBOL DEPTH`` and expects ``ok``; on a timeout it drops the socket (a REQ with
+a lost reply is stuck) and opens a fresh one next time. One event loop, no threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import zmq
+import zmq.asyncio
 
-from gateway_bridge.config import BackoffConfig
+from gateway_bridge.config import GatewayConfig, ResyncConfig
 from gateway_bridge.liveness import Backoff
+from gateway_bridge.resync_http import HttpSnapshotSource
+from gateway_bridge.snapshot_source import (
+    Accepted,
+    Answer,
+    ResyncError,
+    ResyncRejected,
+    ResyncTimeout,
+    ResyncTransportError,
+    Snapshot,
+    SnapshotSource,
+    clip,
+)
 
 log = logging.getLogger("gateway_bridge.resync")
 
+NS_PER_S = 1_000_000_000
+MS = 1_000_000
+#: Largest control reply accepted (a bigger one drops the connection and the request times out).
+MAX_REPLY = 64 * 1024
+
+__all__ = [
+    "Accepted", "Answer", "ResyncError", "ResyncEvent", "ResyncRejected", "ResyncTimeout",
+    "ResyncTransportError", "Resyncer", "Snapshot", "SnapshotSource", "ZmqSnapshotSource",
+    "source_for",
+]
+
+
+# --- ZMQ transport --------------------------------------------------------------------------
+class ZmqSnapshotSource:
+    """`SnapshotSource` over the gateway's REQ/REP control endpoint (Lazy Pirate)."""
+
+    via = "zmq"
+
+    def __init__(self, endpoint: str, ctx: zmq.asyncio.Context) -> None:
+        self.endpoint = endpoint
+        self._ctx = ctx
+        self._sock: zmq.asyncio.Socket | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._check_endpoint()
+
+    async def fetch(self, symbol: str, depth: int, timeout_s: float) -> Answer:
+        """Send ``resubscribe SYMBOL DEPTH`` and await ``ok``; one exchange at a time (REQ)."""
+        async with self._lock:
+            if self._closed:
+                raise ResyncTransportError("zmq snapshot source is closed")
+            sock = self._socket()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await sock.send_string(f"resubscribe {symbol} {depth}")
+                    parts = await sock.recv_multipart()
+            except TimeoutError:
+                self._drop()
+                raise ResyncTimeout(f"no reply from {self.endpoint} within {timeout_s:g} s") from None
+            except zmq.ZMQError as e:
+                self._drop()
+                raise ResyncTransportError(f"{self.endpoint}: {e}") from None
+            except BaseException:
+                self._drop()  # cancelled mid-exchange: this REQ socket is out of step for good
+                raise
+        reply = parts[0].decode("utf-8", "replace").strip() if parts else ""
+        if reply != "ok":
+            raise ResyncRejected(clip(reply))
+        return Accepted()
+
+    async def close(self) -> None:
+        """Close the socket (not the context, which the caller owns); idempotent."""
+        self._closed = True
+        self._drop()
+
+    def _check_endpoint(self) -> None:
+        """Raise ``ValueError`` naming the config key if the endpoint cannot be connected to."""
+        probe = self._ctx.socket(zmq.REQ)
+        try:
+            probe.connect(self.endpoint)
+        except zmq.ZMQError as e:
+            raise ValueError(f"gateway.control_endpoint: {self.endpoint!r}: {e}") from None
+        finally:
+            probe.close(linger=0)
+
+    def _socket(self) -> zmq.asyncio.Socket:
+        """Return the REQ socket, opening a fresh one after a timeout."""
+        if self._sock is None:
+            sock = self._ctx.socket(zmq.REQ)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, MAX_REPLY)
+            sock.connect(self.endpoint)
+            self._sock = sock
+        return self._sock
+
+    def _drop(self) -> None:
+        """Close the socket now (linger 0); the next fetch opens a fresh one."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close(linger=0)
+
+
+def source_for(gw: GatewayConfig, ctx: zmq.asyncio.Context,
+               category: str = "linear") -> SnapshotSource | None:
+    """Return the snapshot source ``gateway.resync.via`` names, or None (``none``, or no endpoint)."""
+    cfg = gw.resync
+    if cfg.via == "http":
+        return HttpSnapshotSource(cfg.http_url, category=category, max_limit=cfg.http_max_limit)
+    if cfg.via == "zmq" and gw.control_endpoint:
+        return ZmqSnapshotSource(gw.control_endpoint, ctx)
+    return None
+
+
+# --- policy ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ResyncEvent:
+    """One transition of a book's resync, for the shard to log and count."""
+
+    #: ``requested`` | ``accepted`` | ``snapshot`` | ``timeout`` | ``rejected`` | ``error``.
+    kind: str
+    symbol: str
+    depth: int
+    #: The source's transport: ``zmq`` or ``http``.
+    via: str
+    #: Attempt number within this episode (1 for the first request after the book went invalid).
+    attempt: int
+    #: The reason given to `Resyncer.request` (``requested``) or the failure (capped), else "".
+    detail: str = ""
+
 
 @dataclass
-class _Topic:
-    """Per-book state: back-off and when the next request may go out."""
+class _Book:
+    """Per-book state: wanted, in flight, owed one more, back-off and the current episode."""
 
     symbol: str
     depth: int
     backoff: Backoff
     due_ns: int = 0
     queued: bool = False
-    #: Asked again while a request was in flight: its answer may predate the new need, so one
-    #: more request follows it.
+    in_flight: bool = False
+    #: Asked again while in flight: its answer may predate the new need, so one more follows.
     again: bool = False
+    reason: str = ""
+    attempt: int = 0
+    #: When the first request of this episode was made (None: no episode open).
+    first_ns: int | None = None
 
 
-class ResyncClient:
-    """REQ client of the gateway control endpoint with per-topic back-off and one request in flight."""
+Sleep = Callable[[float], Awaitable[object]]
 
-    def __init__(self, control_endpoint: str, backoff: BackoffConfig,
-                 clock: Callable[[], int] = time.monotonic_ns, timeout_ms: int = 1000,
-                 ctx: zmq.Context | None = None) -> None:
-        self.endpoint = control_endpoint
-        self.backoff_cfg = backoff
-        self.clock = clock
-        self.timeout_ns = timeout_ms * 1_000_000
-        self._own_ctx = ctx is None
-        self._ctx = ctx or zmq.Context()
-        self._sock: zmq.Socket | None = None
-        self._topics: dict[str, _Topic] = {}
-        self._inflight: tuple[str, int] | None = None  # (topic, deadline_ns)
+
+class Resyncer:
+    """Resync policy over one `SnapshotSource`: dedupe, one in flight per book, per-book back-off."""
+
+    def __init__(self, source: SnapshotSource, cfg: ResyncConfig, *,
+                 on_snapshot: Callable[[str, int, bytes], None],
+                 on_event: Callable[[ResyncEvent], None] | None = None,
+                 clock_ns: Callable[[], int] = time.monotonic_ns,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        self.source = source
+        self.cfg = cfg
+        self.timeout_s = cfg.timeout_ms / 1000
+        self.on_snapshot = on_snapshot
+        self.on_event = on_event
+        self.clock_ns = clock_ns
+        self.sleep = sleep
         self.counters: Counter[str] = Counter()
+        self._books: dict[tuple[str, int], _Book] = {}
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def request(self, symbol: str, depth: int) -> bool:
-        """Queue a resync of ``orderbook.DEPTH.SYMBOL``; False if it is already queued or in flight."""
-        key = f"orderbook.{depth}.{symbol}"
-        t = self._topics.get(key)
-        if t is None:
-            t = self._topics[key] = _Topic(symbol, depth, Backoff(self.backoff_cfg))
-        if t.queued:
-            if self._inflight is not None and self._inflight[0] == key:
-                t.again = True
+    # --- called by the shard (same loop, never re-entrant into the engine) ---------------------
+    def request(self, symbol: str, depth: int, reason: str) -> bool:
+        """Queue a snapshot request for a book; False if it is already queued (or in flight)."""
+        b = self._book(symbol, depth)
+        if b.queued:
+            if b.in_flight and not b.again:
+                b.again = True
+                self.counters["again"] += 1
             self.counters["deduplicated"] += 1
             return False
-        t.queued = True
+        b.queued, b.reason = True, reason
+        if b.first_ns is None:
+            b.first_ns = self.clock_ns()
         self.counters["requested"] += 1
+        self._wake.set()
         return True
 
-    def pending(self) -> list[str]:
-        """Return the topics queued or in flight."""
-        return [k for k, t in self._topics.items() if t.queued]
-
-    def done(self, symbol: str, depth: int) -> None:
-        """Reset a topic's back-off once its snapshot arrived (the book is valid again)."""
-        t = self._topics.get(f"orderbook.{depth}.{symbol}")
-        if t is not None:
-            t.backoff.reset()
-
-    def poll(self, timeout_ms: int = 0) -> list[str]:
-        """Drive requests: read a reply (waiting up to `timeout_ms`), send the next due one.
-
-        Returns the topics the gateway accepted during this call.
-        """
-        accepted: list[str] = []
-        if self._inflight is not None:
-            topic = self._await_reply(timeout_ms)
-            if topic:
-                accepted.append(topic)
-        if self._inflight is None:
-            self._send_next()
-        return accepted
-
-    def close(self) -> None:
-        """Close the socket (and the context if this client made it)."""
-        self._close_socket()
-        if self._own_ctx:
-            self._ctx.term()
-
-    def __enter__(self) -> ResyncClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # --- internals --------------------------------------------------------------------------
-    def _socket(self) -> zmq.Socket:
-        if self._sock is None:
-            sock = self._ctx.socket(zmq.REQ)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(self.endpoint)
-            self._sock = sock
-        return self._sock
-
-    def _close_socket(self) -> None:
-        if self._sock is not None:
-            self._sock.close(linger=0)
-            self._sock = None
-
-    def _send_next(self) -> None:
-        """Send the queued topic that has been due the longest, if any is due now."""
-        now = self.clock()
-        due = [(t.due_ns, k) for k, t in self._topics.items() if t.queued and t.due_ns <= now]
-        if not due:
-            return
-        _, key = min(due)
-        t = self._topics[key]
-        self._socket().send_string(f"resubscribe {t.symbol} {t.depth}")
-        self._inflight = (key, now + self.timeout_ns)
-        self.counters["sent"] += 1
-        log.info("resync request topic=%s attempt=%d endpoint=%s", key, t.backoff.attempts + 1, self.endpoint)
-
-    def _await_reply(self, timeout_ms: int) -> str | None:
-        """Return the topic accepted by a reply; on timeout reopen the socket and back off."""
-        assert self._inflight is not None and self._sock is not None
-        key, deadline = self._inflight
-        wait_ms = max(0, min(timeout_ms, (deadline - self.clock()) // 1_000_000))
-        if self._sock.poll(wait_ms, zmq.POLLIN):
-            reply = self._sock.recv_string()
-            self._inflight = None
-            return self._on_reply(key, reply)
-        if self.clock() < deadline:
+    def done(self, symbol: str, depth: int) -> float | None:
+        """A snapshot of this book was applied: restart its back-off; return the episode's seconds."""
+        b = self._books.get((symbol, depth))
+        if b is None:
             return None
-        self._inflight = None
-        self._close_socket()  # Lazy Pirate: a REQ socket with a lost reply is unusable
-        self._retry(key, "timeout")
-        return None
+        b.backoff.reset()
+        now = self.clock_ns()
+        owed = b.queued and (b.again or not b.in_flight)  # a request the snapshot does not settle
+        first, b.first_ns = b.first_ns, (now if owed else None)
+        b.attempt = 0
+        if first is None:
+            return None
+        self.counters["completed"] += 1
+        return (now - first) / NS_PER_S
 
-    def _on_reply(self, key: str, reply: str) -> str | None:
-        t = self._topics[key]
-        if reply == "ok":
-            t.queued, t.again = t.again, False  # asked again meanwhile: stay queued for one more
-            t.due_ns = self.clock() + t.backoff.next_ns()  # rate limit repeats of this topic
-            self.counters["accepted"] += 1
-            log.info("resync accepted topic=%s", key)
-            return key
-        self._retry(key, f"rejected:{reply}")
-        return None
+    def pending(self) -> list[str]:
+        """Return the books queued or in flight, as ``orderbook.DEPTH.SYMBOL``."""
+        return [f"orderbook.{b.depth}.{b.symbol}" for b in self._books.values() if b.queued]
 
-    def _retry(self, key: str, reason: str) -> None:
-        t = self._topics[key]
-        delay = t.backoff.next_ns()
-        t.due_ns = self.clock() + delay
-        self.counters[reason.split(":")[0]] += 1
-        log.warning("resync retry topic=%s reason=%s delay_ms=%d", key, reason, delay // 1_000_000)
+    def in_flight(self) -> list[str]:
+        """Return the books with a request in flight, as ``orderbook.DEPTH.SYMBOL``."""
+        return [f"orderbook.{b.depth}.{b.symbol}" for b in self._books.values() if b.in_flight]
+
+    # --- the background task --------------------------------------------------------------------
+    async def run(self) -> None:
+        """Send due requests until cancelled; on cancel, cancel the requests in flight and re-raise."""
+        try:
+            while True:
+                self._wake.clear()
+                self._launch_due()
+                await self._wait(self._next_due_s())
+        finally:
+            await self._cancel_tasks()
+
+    def _launch_due(self) -> None:
+        """Start one attempt for every queued book whose back-off has passed, oldest due first."""
+        now = self.clock_ns()
+        due = [b for b in self._books.values() if b.queued and not b.in_flight and b.due_ns <= now]
+        for b in sorted(due, key=lambda b: b.due_ns):
+            b.in_flight = True
+            b.attempt += 1
+            self.counters["sent"] += 1
+            self._emit("requested", b, b.reason)
+            task = asyncio.create_task(self._attempt(b), name=f"resync {b.symbol} {b.depth}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _next_due_s(self) -> float | None:
+        """Seconds until the next queued, idle book is due (None: nothing is waiting)."""
+        waiting = [b.due_ns for b in self._books.values() if b.queued and not b.in_flight]
+        if not waiting:
+            return None
+        return max(0.0, (min(waiting) - self.clock_ns()) / NS_PER_S)
+
+    async def _wait(self, timeout_s: float | None) -> None:
+        """Wait for a request, an answer or the next due time, whichever comes first."""
+        if self._wake.is_set():
+            return
+        waker = asyncio.create_task(self._wake.wait())
+        if timeout_s is None:
+            waiters = {waker}
+        else:
+            waiters = {waker, asyncio.create_task(_sleep_task(self.sleep, timeout_s))}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def _attempt(self, b: _Book) -> None:
+        """Run one request of a book and fold its outcome into the book's state."""
+        try:
+            answer = await self.source.fetch(b.symbol, b.depth, self.timeout_s)
+        except ResyncError as e:
+            self._failed(b, e.kind, e.reason)
+        except Exception as e:  # a faulty source must not end the resync task
+            log.exception("resync source failed symbol=%s depth=%d", b.symbol, b.depth)
+            self._failed(b, "error", clip(f"{type(e).__name__}: {e}"))
+        else:
+            self._answered(b, answer)
+        finally:
+            b.in_flight = False
+            self._wake.set()
+
+    def _answered(self, b: _Book, answer: Answer) -> None:
+        """An answer: stay queued only if one more is owed; wait out the back-off before it."""
+        b.in_flight = False
+        b.queued, b.again = b.again, False
+        if b.first_ns is None:  # done() came first (snapshot before "ok"): a fresh back-off
+            delay = self.cfg.backoff.initial_ms * MS
+        else:
+            delay = b.backoff.next_ns()
+        b.due_ns = self.clock_ns() + delay
+        if isinstance(answer, Snapshot):
+            self._emit("snapshot", b, f"{len(answer.body)} bytes")
+            self._deliver(b, answer.body)
+        else:
+            self._emit("accepted", b, "")
+
+    def _deliver(self, b: _Book, body: bytes) -> None:
+        """Hand a snapshot body to the shard; a failing callback counts as an error and retries."""
+        try:
+            self.on_snapshot(b.symbol, b.depth, body)
+        except Exception as e:
+            log.exception("resync on_snapshot failed symbol=%s depth=%d", b.symbol, b.depth)
+            b.queued = True
+            self._emit("error", b, clip(f"on_snapshot: {type(e).__name__}: {e}"))
+
+    def _failed(self, b: _Book, kind: str, detail: str) -> None:
+        """A timeout, rejection or error: the book stays queued and waits out its back-off."""
+        b.again = False  # the retry that follows serves the newer need too
+        b.due_ns = self.clock_ns() + b.backoff.next_ns()
+        self._emit(kind, b, detail)
+
+    def _emit(self, kind: str, b: _Book, detail: str) -> None:
+        """Count a transition and pass it to ``on_event``."""
+        if kind != "requested":
+            self.counters[kind] += 1
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(ResyncEvent(kind, b.symbol, b.depth, self.source.via, b.attempt, detail))
+        except Exception:
+            log.exception("resync on_event failed kind=%s symbol=%s", kind, b.symbol)
+
+    def _book(self, symbol: str, depth: int) -> _Book:
+        b = self._books.get((symbol, depth))
+        if b is None:
+            b = self._books[(symbol, depth)] = _Book(symbol, depth, Backoff(self.cfg.backoff))
+        return b
+
+    async def _cancel_tasks(self) -> None:
+        """Cancel the attempts in flight and wait for them (their books stay queued)."""
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _sleep_task(sleep: Sleep, seconds: float) -> None:
+    """Await the injected sleep (a coroutine wrapper, so it can run as a task)."""
+    await sleep(seconds)
