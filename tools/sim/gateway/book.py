@@ -31,12 +31,14 @@ class Side:
     ``best + sign * k`` is `k` ticks behind the best on either side.
     """
 
-    __slots__ = ("levels", "best", "sign")
+    __slots__ = ("levels", "best", "sign", "fresh")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
         self.levels: dict[int, int] = {}
         self.best = 0
+        #: Prices inserted during the current delta (deleting one again leaves no change at all).
+        self.fresh: set[int] = set()
 
     def farthest(self) -> int:
         """Return the level farthest from the touch."""
@@ -76,6 +78,8 @@ class BookModel:
         rng = self.rng
         cb: dict[int, int] = {}
         ca: dict[int, int] = {}
+        self.bids.fresh.clear()
+        self.asks.fresh.clear()
         if rng.random() < MOVE_PROB:
             self._move(self._direction_up(), cb, ca)
         for _ in range(min(MAX_CHANGES, 1 + int(rng.expovariate(1 / MEAN_CHANGES)))):
@@ -157,6 +161,9 @@ class BookModel:
 
     @staticmethod
     def _put(side: Side, p: int, lots: int, ch: dict[int, int]) -> None:
+        """Set level `p` to `lots` and record the change."""
+        if p not in side.levels and p not in ch:
+            side.fresh.add(p)
         side.levels[p] = lots
         ch[p] = lots
         if (p - side.best) * side.sign < 0:
@@ -164,8 +171,13 @@ class BookModel:
 
     @staticmethod
     def _drop(side: Side, p: int, ch: dict[int, int]) -> None:
+        """Delete level `p`; a level inserted in this same delta leaves no change behind."""
         del side.levels[p]
-        ch[p] = 0
+        if p in side.fresh:
+            side.fresh.discard(p)
+            del ch[p]
+        else:
+            ch[p] = 0
 
     # --- reading --------------------------------------------------------------------------
     def top(self, limit: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

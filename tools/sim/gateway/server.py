@@ -153,7 +153,7 @@ class GatewaySim:
         try:
             sock.bind(endpoint)
         except zmq.ZMQError as e:
-            raise SimError(f"cannot bind {key} {endpoint}: {e.strerror}") from None
+            raise SimError(f"cannot bind {key} {endpoint}: {zmq.strerror(e.errno)}") from None
         return sock
 
     def _close(self, ctx: zmq.Context) -> None:
