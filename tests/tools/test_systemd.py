@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import subprocess
 import tempfile
 import time
 import uuid
@@ -221,3 +223,29 @@ def test_watchdog_task_returns_at_once_when_the_watchdog_is_off() -> None:
         await asyncio.wait_for(watchdog_task(no_interval, lambda: True), 1.0)
 
     asyncio.run(main())
+
+
+@pytest.mark.skipif(shutil.which("systemd-notify") is None, reason="systemd-notify is not installed here")
+@pytest.mark.parametrize("address_kind", ["path", "abstract"])
+def test_datagrams_match_systemd_notify_byte_for_byte(listener: tuple[socket.socket, str],
+                                                      address_kind: str) -> None:
+    """systemd's own client is the reference: the same message gives the same datagram."""
+    sock, address = listener
+    if address_kind == "abstract":
+        address = f"@fs-notify-ref-{uuid.uuid4().hex}"
+        sock = _bind(b"\0" + address[1:].encode())
+    n = Notifier.from_env({"NOTIFY_SOCKET": address})
+    cases = [(["--ready", "--status=live: 3 symbols"], lambda: n.ready("live: 3 symbols")),
+             (["--ready"], n.ready), (["--status=warming up"], lambda: n.status("warming up")),
+             (["WATCHDOG=1"], n.watchdog), (["STOPPING=1"], n.stopping)]
+    try:
+        for args, ours in cases:
+            subprocess.run(["systemd-notify", "--no-block", *args], env={"NOTIFY_SOCKET": address},
+                           check=True, timeout=10)
+            reference = sock.recv(4096)
+            assert ours()
+            assert sock.recv(4096) == reference, args
+    finally:
+        n.close()
+        if address_kind == "abstract":
+            sock.close()
