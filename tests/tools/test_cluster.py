@@ -82,6 +82,15 @@ def test_defaults_fill_in_and_a_shard_gateway_merges_key_by_key(tmp_path: Path) 
     assert cfg.gateway_of(majors) == BASE["defaults"]["gateway"]
 
 
+def test_mismatch_tells_a_shard_whose_config_drifted_from_the_cluster_file(tmp_path: Path) -> None:
+    cfg = load_cluster_config(write(tmp_path, BASE))
+    assert cfg.mismatch("alts", ("XRPUSDT", "SOLUSDT", "DOGEUSDT")) is None  # order does not matter
+    assert cfg.mismatch("alts", ["SOLUSDT", "LTCUSDT"]) == (
+        "shard 'alts' symbols differ from cluster 'prod' (not served here: DOGEUSDT, XRPUSDT; "
+        "not in the cluster file: LTCUSDT)")
+    assert cfg.mismatch("gone", ["BTCUSDT"]) == "cluster 'prod' has no shard named 'gone'"
+
+
 def _shard(i: int, **kv: Any) -> Callable[[dict[str, Any]], object]:
     return lambda d: d["shards"][i].update(kv)
 

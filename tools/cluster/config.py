@@ -160,6 +160,23 @@ class ClusterConfig:
         """Return the shard entry called `name`, if any."""
         return next((s for s in self.shards if s.name == name), None)
 
+    def mismatch(self, name: str, symbols: tuple[str, ...] | list[str]) -> str | None:
+        """Why a shard called `name` owning `symbols` disagrees with this file (None: it agrees).
+
+        A shard whose own config drifted from the cluster file would answer 404s wrongly; the
+        shard logs this at start.
+        """
+        entry = self.shard(name)
+        if entry is None:
+            return f"cluster {self.cluster.name!r} has no shard named {name!r}"
+        missing, extra = sorted(set(entry.symbols) - set(symbols)), sorted(set(symbols) - set(entry.symbols))
+        if not missing and not extra:
+            return None
+        parts = [f"not served here: {', '.join(missing)}"] if missing else []
+        if extra:
+            parts.append(f"not in the cluster file: {', '.join(extra)}")
+        return f"shard {name!r} symbols differ from cluster {self.cluster.name!r} ({'; '.join(parts)})"
+
     def gateway_of(self, shard: ShardEntry) -> dict[str, Any]:
         """The gateway section this shard runs with: its overrides merged over ``defaults.gateway``."""
         return _merge(self.defaults.gateway, shard.gateway)
