@@ -18,14 +18,21 @@ import numpy as np
 from engine.functions import FUNCTIONS, Compiled, TickContext
 from engine.orderbook import APPLIED, RESET
 from engine.record import Kind, Record, kind_name
-from engine.symbol_state import BOOK_APPLIED, INVALIDATING, BookEvent, Horizons, SymbolState
+from engine.symbol_state import (
+    BOOK_APPLIED,
+    INVALIDATING,
+    RECOVERED,
+    BookEvent,
+    Horizons,
+    SymbolState,
+)
 from engine.windows import TickSeries
 from registry import Registry, RegistryError, load_registry_text
 from registry.catalog import FUNCTIONS as CATALOG
 
 NAN = math.nan
 NS = 1_000_000_000
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 class Vector(NamedTuple):
@@ -39,11 +46,17 @@ class Vector(NamedTuple):
 
 
 class Notice(NamedTuple):
-    """Side information for the caller to log and count; `resync` asks for a fresh snapshot of `topic`."""
+    """Side information for the caller to log and count.
+
+    `depth` names the book (``orderbook.<depth>.<symbol>``; 0 when the notice is not about a
+    book); `resync` asks the caller for a fresh snapshot of it. Events: a book outcome (``gap``,
+    ``crossed``, ``reset``, ``no_snapshot``, ``gateway_down``), ``recovered`` (a snapshot made the
+    book valid again), ``registry rejected: …``, ``error: …`` (a record it could not apply).
+    """
 
     seq: int
     symbol: str
-    topic: str
+    depth: int
     event: str
     resync: bool
 
@@ -62,6 +75,7 @@ _BOOK_SNAPSHOT, _BOOK_DELTA, _TRADES, _TICKER = (int(k) for k in (Kind.BOOK_SNAP
                                                                     Kind.TRADES, Kind.TICKER))
 _TICK, _GATEWAY_UP, _GATEWAY_DOWN, _REGISTRY_CHANGED = (int(k) for k in (Kind.TICK, Kind.GATEWAY_UP,
                                                                           Kind.GATEWAY_DOWN, Kind.REGISTRY_CHANGED))
+_SESSION, _TICK_GAP = int(Kind.SESSION), int(Kind.TICK_GAP)
 #: Kinds the engine folds into a symbol's state (klines and executions are only counted for now).
 _MARKET = frozenset(int(k) for k in (Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA, Kind.TRADES, Kind.TICKER, Kind.FUNDING))
 
@@ -102,13 +116,26 @@ class Plan:
 
 
 class Engine:
-    """Order books, trade windows, funding and tick history for a fixed set of symbols."""
+    """Order books, trade windows, funding and tick history for the symbols of a shard.
 
-    def __init__(self, registry: Registry, symbols: Iterable[str]) -> None:
-        self.symbols = tuple(sorted(set(symbols)))
+    The symbol set and the registry normally come from the journal itself (SESSION and
+    REGISTRY_CHANGED records), so a run can be rebuilt from its journal alone; the constructor's
+    `registry` and `symbols` are what holds before the first such record. Two what-if options
+    for offline use: `pin_registry` ignores every journaled registry, `only_symbols` keeps just
+    those symbols (records of the others are counted as ``filtered``).
+    """
+
+    def __init__(self, registry: Registry, symbols: Iterable[str] = (), *, pin_registry: bool = False,
+                 only_symbols: Iterable[str] | None = None) -> None:
+        self.only_symbols = frozenset(only_symbols) if only_symbols is not None else None
+        self.pin_registry = pin_registry
         self.plan = Plan(registry)
-        self.states = {s: SymbolState(s, self.plan.horizons) for s in self.symbols}
-        self._reset_feature_state()
+        self.registries: dict[str, Registry] = {registry.content_hash: registry}
+        self.symbols: tuple[str, ...] = ()
+        self.states: dict[str, SymbolState] = {}
+        self.values: dict[str, np.ndarray] = {}
+        self.norm: dict[str, dict[int, TickSeries]] = {}
+        self._set_symbols(symbols)
         self.pending_registry: Registry | None = None
         self.last_seq = 0
         self.last_tick_ns = 0
@@ -119,11 +146,25 @@ class Engine:
         """The registry in force."""
         return self.plan.registry
 
+    def _set_symbols(self, symbols: Iterable[str]) -> None:
+        """Own exactly `symbols` (filtered by `only_symbols`): new ones start empty, dropped ones go."""
+        wanted = set(symbols)
+        if self.only_symbols is not None:
+            wanted &= self.only_symbols
+        self.symbols = tuple(sorted(wanted))
+        self.states = {s: self.states.get(s) or SymbolState(s, self.plan.horizons) for s in self.symbols}
+        self.values = {s: self.values[s] if s in self.values else self._fresh_values() for s in self.symbols}
+        self.norm = {s: self.norm[s] if s in self.norm else self._fresh_norm() for s in self.symbols}
+
+    def _fresh_values(self) -> np.ndarray:
+        return np.full(self.plan.width, NAN)
+
+    def _fresh_norm(self) -> dict[int, TickSeries]:
+        return {c.index: TickSeries(c.zscore_n) for c in self.plan.features if c.zscore_n}
+
     def _reset_feature_state(self) -> None:
-        width = self.plan.width
-        self.values = {s: np.full(width, NAN) for s in self.symbols}
-        self.norm = {s: {c.index: TickSeries(c.zscore_n) for c in self.plan.features if c.zscore_n}
-                     for s in self.symbols}
+        self.values = {s: self._fresh_values() for s in self.symbols}
+        self.norm = {s: self._fresh_norm() for s in self.symbols}
 
     def _count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
@@ -143,7 +184,7 @@ class Engine:
             if kind in _MARKET:
                 state = self.states.get(rec.symbol)
                 if state is None:
-                    self._count("unknown_symbol")
+                    self._count_stranger(rec.symbol)
                     return NOTHING
                 if kind == _BOOK_DELTA:  # the hot path: one call down to the book kernel
                     ev = state.apply_book(rec.recv_ns, False, rec.payload)
@@ -152,8 +193,13 @@ class Engine:
             return self._apply_control(kind, rec)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
             self._count("apply_error")
-            return Effects((), (Notice(rec.seq, rec.symbol, kind_name(rec.kind), f"error: {type(e).__name__}: {e}",
-                                       False),))
+            event = f"error: {kind_name(rec.kind)}: {type(e).__name__}: {e}"
+            return Effects((), (Notice(rec.seq, rec.symbol, 0, event, False),))
+
+    def _count_stranger(self, symbol: str) -> None:
+        """Count a market record of a symbol this engine does not keep: filtered out, or unknown."""
+        filtered = self.only_symbols is not None and symbol not in self.only_symbols
+        self._count("filtered" if filtered else "unknown_symbol")
 
     def _apply_control(self, kind: int, rec: Record) -> Effects:
         if kind == _TICK:
@@ -163,19 +209,35 @@ class Engine:
         if kind == _GATEWAY_UP:
             return self._gateway(rec, resync=True)
         if kind == _REGISTRY_CHANGED:
-            return self._registry_changed(rec)
+            return self._stage_registry(rec, rec.payload["content"], "registry_changed")
+        if kind == _SESSION:
+            self._set_symbols(rec.payload["symbols"])
+            return self._stage_registry(rec, rec.payload["registry"], "session")
+        if kind == _TICK_GAP:
+            self._tick_gap(rec)
         self._count(kind_name(kind))
         return NOTHING
 
-    def _registry_changed(self, rec: Record) -> Effects:
+    def _stage_registry(self, rec: Record, content: str, what: str) -> Effects:
         """Stage a journaled registry for the next tick; an invalid one is refused and the current kept."""
-        self._count("registry_changed")
+        self._count(what)
+        if self.pin_registry:
+            return NOTHING
         try:
-            self.pending_registry = load_registry_text(rec.payload["content"], source=f"journal seq {rec.seq}")
-        except (RegistryError, KeyError) as e:
+            registry = load_registry_text(content, source=f"journal seq {rec.seq}")
+        except RegistryError as e:
             self._count("registry_rejected")
-            return Effects((), (Notice(rec.seq, "", "registry", f"rejected: {e}", False),))
+            return Effects((), (Notice(rec.seq, "", 0, f"registry rejected: {e}", False),))
+        # The newest journaled registry wins; staging the one in force cancels a pending change.
+        self.pending_registry = None if registry.content_hash == self.plan.hash else registry
         return NOTHING
+
+    def _tick_gap(self, rec: Record) -> None:
+        """Seconds without ticks: no vectors for them, and tick history (returns, z-scores) restarts."""
+        self.last_tick_ns = max(self.last_tick_ns, int(rec.payload["to_ns"]))
+        for sym in self.symbols:
+            self.states[sym].restart_tick_history()
+        self.norm = {s: self._fresh_norm() for s in self.symbols}
 
     def _apply_market(self, state: SymbolState, kind: int, rec: Record) -> Effects:
         p = rec.payload
@@ -192,13 +254,13 @@ class Engine:
         return NOTHING
 
     def _book_event(self, state: SymbolState, rec: Record, ev: BookEvent) -> Effects:
-        """Count a book outcome other than a plain apply; a transition to invalid or a reset is a notice."""
+        """Count a book outcome other than a plain apply; a transition (invalid, reset, recovered) is a notice."""
         if ev.outcome == APPLIED:
             return NOTHING
         self._count(f"book_{ev.outcome}")
-        if ev.became_invalid or ev.outcome == RESET:
+        if ev.became_invalid or ev.outcome == RESET or ev.outcome == RECOVERED:
             resync = ev.became_invalid and ev.outcome in INVALIDATING
-            return Effects((), (Notice(rec.seq, state.symbol, ev.topic, ev.outcome, resync),))
+            return Effects((), (Notice(rec.seq, state.symbol, ev.depth, ev.outcome, resync),))
         return NOTHING
 
     def _gateway(self, rec: Record, resync: bool) -> Effects:
@@ -208,8 +270,8 @@ class Engine:
         for sym in self.symbols:
             state = self.states[sym]
             changed = state.invalidate_books("gateway_down")
-            topics = state.invalid_topics() if resync else changed
-            notices.extend(Notice(rec.seq, sym, t, "gateway_down", resync) for t in topics)
+            depths = state.invalid_depths() if resync else changed
+            notices.extend(Notice(rec.seq, sym, d, "gateway_down", resync) for d in depths)
         return Effects((), tuple(notices))
 
     # --- ticks -----------------------------------------------------------------------------------
@@ -248,6 +310,7 @@ class Engine:
             return
         old = {s: st.to_state() for s, st in self.states.items()}
         self.plan = Plan(registry)
+        self.registries[registry.content_hash] = registry
         self.states = {s: SymbolState.from_state(s, self.plan.horizons, old[s]) for s in self.symbols}
         self._reset_feature_state()
         self._count("registry_switched")
@@ -260,8 +323,12 @@ class Engine:
             "format": CHECKPOINT_FORMAT,
             "registry": self.registry.canonical,
             "registry_source": self.registry.source,
-            "pending_registry": self.pending_registry.canonical if self.pending_registry else None,
+            "pending_registry": [self.pending_registry.canonical, self.pending_registry.source]
+            if self.pending_registry else None,
             "symbols": list(self.symbols),
+            "only_symbols": sorted(self.only_symbols) if self.only_symbols is not None else None,
+            "pin_registry": self.pin_registry,
+            "registries": {h: [r.canonical, r.source] for h, r in self.registries.items()},
             "last_seq": self.last_seq,
             "last_tick_ns": self.last_tick_ns,
             "counters": self.counters,
@@ -277,9 +344,13 @@ class Engine:
         doc: dict[str, Any] = msgpack.unpackb(data, raw=False, strict_map_key=False)
         if doc.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"unsupported checkpoint format {doc.get('format')!r}")
-        eng = cls(load_registry_text(doc["registry"], source=doc["registry_source"]), doc["symbols"])
+        eng = cls(load_registry_text(doc["registry"], source=doc["registry_source"]), doc["symbols"],
+                  pin_registry=bool(doc["pin_registry"]), only_symbols=doc["only_symbols"])
+        eng.registries = {h: eng.registries.get(h) or load_registry_text(text, source=source)
+                          for h, (text, source) in doc["registries"].items()}  # journal order, kept
         if doc["pending_registry"]:
-            eng.pending_registry = load_registry_text(doc["pending_registry"], source="checkpoint")
+            text, source = doc["pending_registry"]
+            eng.pending_registry = load_registry_text(text, source=source)
         eng.last_seq, eng.last_tick_ns = int(doc["last_seq"]), int(doc["last_tick_ns"])
         eng.counters = dict(doc["counters"])
         h = eng.plan.horizons

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
+import numpy as np
+
 from engine.funding import FundingState
-from engine.orderbook import APPLIED, NO_SNAPSHOT, OrderBook
+from engine.orderbook import APPLIED, NO_BOOK, NO_SNAPSHOT, OrderBook
 from engine.windows import EventTimes, TickSeries, TradeIdFilter, TradeWindow
 
 NAN = math.nan
@@ -14,6 +17,10 @@ NS = 1_000_000_000
 
 #: Outcomes of a book update that leave the book invalid and call for a resync.
 INVALIDATING = frozenset({"gap", "crossed", "reset", NO_SNAPSHOT})
+#: Deltas kept per book while it waits for a snapshot, for a REST snapshot to catch up from.
+MAX_HELD_DELTAS = 2048
+#: Outcome of a snapshot that made an invalid book valid again.
+RECOVERED = "recovered"
 
 
 class Horizons:
@@ -28,16 +35,16 @@ class Horizons:
 
 
 class BookEvent:
-    """What one book record did: the outcome string and whether the book just became invalid."""
+    """What one book record did: the outcome, whether the book just became invalid, its depth."""
 
-    __slots__ = ("outcome", "became_invalid", "topic")
+    __slots__ = ("outcome", "became_invalid", "depth")
 
-    def __init__(self, outcome: str, became_invalid: bool, topic: str) -> None:
-        self.outcome, self.became_invalid, self.topic = outcome, became_invalid, topic
+    def __init__(self, outcome: str, became_invalid: bool, depth: int) -> None:
+        self.outcome, self.became_invalid, self.depth = outcome, became_invalid, depth
 
 
 #: The outcome of every successfully applied delta (shared: the hot path allocates nothing).
-BOOK_APPLIED = BookEvent(APPLIED, False, "")
+BOOK_APPLIED = BookEvent(APPLIED, False, 0)
 
 
 class SymbolState:
@@ -53,6 +60,8 @@ class SymbolState:
         self.funding = FundingState()
         self.mids = TickSeries(horizons.ticks + 1)
         self.returns_1s = TickSeries(horizons.ticks + 1)
+        #: Deltas journaled while a book was invalid, per depth: (u, bids, asks), oldest first.
+        self.held: dict[int, deque[tuple[int, np.ndarray, np.ndarray]]] = {}
 
     @property
     def book(self) -> OrderBook | None:
@@ -73,17 +82,41 @@ class SymbolState:
             self.primary_depth = max(self.primary_depth, depth)
             if not snapshot:
                 # First sight of this book is a delta (e.g. after a restart): ask for a snapshot once.
-                book.apply_delta(p["u"], p["b"], p["a"])
-                return BookEvent(NO_SNAPSHOT, True, f"orderbook.{depth}.{self.symbol}")
+                self._hold(depth, p)
+                return BookEvent(NO_SNAPSHOT, True, depth)
         if snapshot:
-            outcome = book.apply_snapshot(p["u"], p["b"], p["a"])
-        else:
-            outcome = book.apply_delta(p["u"], p["b"], p["a"])
-            if outcome == APPLIED:
-                if book.top_moved and depth == self.primary_depth:
-                    self.churn.add(recv_ns)
-                return BOOK_APPLIED
-        return BookEvent(outcome, book.became_invalid, f"orderbook.{depth}.{self.symbol}")
+            return self._snapshot(book, p)
+        outcome = book.apply_delta(p["u"], p["b"], p["a"])
+        if outcome == APPLIED:
+            if book.top_moved and depth == self.primary_depth:
+                self.churn.add(recv_ns)
+            return BOOK_APPLIED
+        if outcome == NO_BOOK:
+            self._hold(depth, p)
+        return BookEvent(outcome, book.became_invalid, depth)
+
+    def _snapshot(self, book: OrderBook, p: dict[str, Any]) -> BookEvent:
+        """Apply a snapshot; a REST one (``src: rest``) then catches up on the deltas held since the
+        book went invalid (the stream runs ahead of a fetched snapshot: Clone pattern)."""
+        was_valid = book.valid
+        held = self.held.pop(book.depth, ())
+        outcome = book.apply_snapshot(p["u"], p["b"], p["a"])
+        if book.valid and p.get("src") == "rest":
+            for u, b, a in held:
+                if u > book.last_u:
+                    outcome = book.apply_delta(u, b, a)  # a gap here invalidates again: resync
+                    if not book.valid:
+                        return BookEvent(outcome, True, book.depth)
+        if outcome == APPLIED and book.valid and not was_valid:
+            outcome = RECOVERED
+        return BookEvent(outcome, book.became_invalid, book.depth)
+
+    def _hold(self, depth: int, p: dict[str, Any]) -> None:
+        """Keep a delta that arrived while its book was invalid (bounded; oldest dropped)."""
+        held = self.held.get(depth)
+        if held is None:
+            held = self.held[depth] = deque(maxlen=MAX_HELD_DELTAS)
+        held.append((int(p["u"]), p["b"], p["a"]))
 
     def apply_trades(self, recv_ns: int, p: dict[str, Any]) -> int:
         """Add the trades not seen before (dedupe on trade id); return how many were duplicates."""
@@ -95,13 +128,18 @@ class SymbolState:
             self.trades.add(recv_ns, p["p"][fresh], p["v"][fresh], p["side"][fresh])
         return int((~fresh).sum())
 
-    def invalidate_books(self, reason: str) -> list[str]:
-        """Mark every valid book invalid (gateway down/up); return the topics that just went invalid."""
-        return [f"orderbook.{d}.{self.symbol}" for d in sorted(self.books) if self.books[d].invalidate(reason)]
+    def invalidate_books(self, reason: str) -> list[int]:
+        """Mark every valid book invalid (gateway down/up); return the depths that just went invalid."""
+        return [d for d in sorted(self.books) if self.books[d].invalidate(reason)]
 
-    def invalid_topics(self) -> list[str]:
-        """Topics of the books currently invalid (they need a snapshot)."""
-        return [f"orderbook.{d}.{self.symbol}" for d in sorted(self.books) if not self.books[d].valid]
+    def invalid_depths(self) -> list[int]:
+        """Depths of the books currently invalid (they need a snapshot)."""
+        return [d for d in sorted(self.books) if not self.books[d].valid]
+
+    def restart_tick_history(self) -> None:
+        """Forget per-tick mids and returns (a TICK_GAP: the seconds in between have no ticks)."""
+        self.mids = TickSeries(self.mids.capacity)
+        self.returns_1s = TickSeries(self.returns_1s.capacity)
 
     def record_tick(self, t: int, mid: float) -> None:
         """Keep the mid and the 1 s log return at tick `t` for returns and volatility."""
@@ -126,6 +164,8 @@ class SymbolState:
             "funding": self.funding.to_state(),
             "mids": self.mids.to_state(),
             "returns_1s": self.returns_1s.to_state(),
+            "held": {str(d): [[u, np.asarray(b, "<f8").tobytes(), np.asarray(a, "<f8").tobytes()] for u, b, a in h]
+                     for d, h in sorted(self.held.items())},
         }
 
     @classmethod
@@ -141,7 +181,14 @@ class SymbolState:
         s.funding = FundingState.from_state(d["funding"])
         s.mids = TickSeries.from_state(d["mids"], capacity=horizons.ticks + 1)
         s.returns_1s = TickSeries.from_state(d["returns_1s"], capacity=horizons.ticks + 1)
+        s.held = {int(k): deque(((int(u), _levels(b), _levels(a)) for u, b, a in h), maxlen=MAX_HELD_DELTAS)
+                  for k, h in d.get("held", {}).items()}
         return s
+
+
+def _levels(raw: bytes) -> np.ndarray:
+    """Rebuild an (n, 2) float64 level array from its little-endian bytes."""
+    return np.frombuffer(raw, dtype="<f8").reshape(-1, 2).copy()
 
 
 def log_ratio(now: float, then: float) -> float:

@@ -135,19 +135,19 @@ def test_book_trouble_gives_one_notice_per_transition_and_resyncs_per_spec() -> 
     down = Record(0, ns(1.4), Kind.GATEWAY_DOWN, "", 0, 0, {"reason": "silence", "silent_ms": 3000})
     up = Record(0, ns(1.5), Kind.GATEWAY_UP, "", 0, 0, {"reason": "traffic", "silent_ms": 0})
     steps = [
-        (snap(0.5, bids, asks, u=10), []),
+        (snap(0.5, bids, asks, u=10), [(50, "recovered", False)]),
         (delta(0.6, 10, [], []), []),  # stale
-        (delta(0.7, 12, [], []), [("orderbook.50.XUSDT", "gap", True)]),
+        (delta(0.7, 12, [], []), [(50, "gap", True)]),
         (delta(0.8, 13, [], []), []),  # already invalid: no second request
-        (snap(1.0, bids, asks, u=20), []),
-        (delta(1.1, 21, [(101.0, 1.0)], []), [("orderbook.50.XUSDT", "crossed", True)]),
-        (snap(1.2, bids, asks, u=1), [("orderbook.50.XUSDT", "reset", False)]),
-        (snap(1.3, bids, asks, u=30, depth=1), []),
-        (down, [("orderbook.1.XUSDT", "gateway_down", False), ("orderbook.50.XUSDT", "gateway_down", False)]),
-        (up, [("orderbook.1.XUSDT", "gateway_down", True), ("orderbook.50.XUSDT", "gateway_down", True)]),
+        (snap(1.0, bids, asks, u=20), [(50, "recovered", False)]),
+        (delta(1.1, 21, [(101.0, 1.0)], []), [(50, "crossed", True)]),
+        (snap(1.2, bids, asks, u=1), [(50, "reset", False)]),
+        (snap(1.3, bids, asks, u=30, depth=1), [(1, "recovered", False)]),
+        (down, [(1, "gateway_down", False), (50, "gateway_down", False)]),
+        (up, [(1, "gateway_down", True), (50, "gateway_down", True)]),
     ]
     for record, want in steps:
-        got = [(n.topic, n.event, n.resync) for n in engine.apply(record).notices]
+        got = [(n.depth, n.event, n.resync) for n in engine.apply(record).notices]
         assert got == want, record
     assert {k: engine.counters[k] for k in ("book_gap", "book_crossed", "book_reset", "book_stale")} == {
         "book_gap": 1, "book_crossed": 1, "book_reset": 1, "book_stale": 1}
@@ -156,9 +156,9 @@ def test_book_trouble_gives_one_notice_per_transition_and_resyncs_per_spec() -> 
 def test_a_book_first_seen_through_a_delta_asks_for_a_snapshot_once() -> None:
     """After a restart without state, deltas arrive for a book with no snapshot: one resync, then quiet."""
     engine = Engine(registry("{name: mid, function: mid_price}"), ["XUSDT"])
-    got = [[(n.topic, n.event, n.resync) for n in engine.apply(r).notices]
+    got = [[(n.depth, n.event, n.resync) for n in engine.apply(r).notices]
            for r in (delta(0.5, 40, [(100.0, 1.0)], []), delta(0.6, 41, [], []))]
-    assert got == [[("orderbook.50.XUSDT", "no_snapshot", True)], []]
+    assert got == [[(50, "no_snapshot", True)], []]
     engine.apply(snap(0.7, [(100.0, 1.0)], [(100.5, 2.0)], u=50))
     (vector,) = engine.apply(tick_at(1)).vectors
     assert vector.book_valid == 1 and vector.values[0] == 100.25
@@ -175,7 +175,7 @@ def test_a_journaled_registry_change_takes_effect_at_the_next_tick_and_a_bad_one
     (v1,) = engine.apply(tick_at(1)).vectors
     assert engine.apply(change).notices == ()
     (rejected,) = engine.apply(bad).notices
-    assert rejected.event.startswith("rejected:") and not rejected.resync
+    assert rejected.event.startswith("registry rejected:") and not rejected.resync
     (v2,) = engine.apply(tick_at(2)).vectors
     assert v1.registry_hash == old.content_hash and v1.values.tolist() == [100.25]
     assert v2.registry_hash == new.content_hash and v2.values.tolist() == [100.25, 0.5]
@@ -186,7 +186,7 @@ def test_a_malformed_record_is_an_error_notice_and_the_engine_keeps_going() -> N
     engine.apply(snap(0.5, [(100.0, 1.0)], [(100.5, 2.0)], u=10))
     broken = Record(7, ns(0.6), Kind.BOOK_DELTA, "XUSDT", 0, 0, {"depth": 50, "b": [], "a": []})  # no "u"
     (notice,) = engine.apply(broken).notices
-    assert notice.seq == 7 and notice.event.startswith("error: KeyError") and not notice.resync
+    assert notice.seq == 7 and notice.event.startswith("error: book_delta: KeyError") and not notice.resync
     assert engine.counters["apply_error"] == 1
     (vector,) = engine.apply(tick_at(1)).vectors
     assert vector.book_valid == 1 and vector.values[0] == 100.25

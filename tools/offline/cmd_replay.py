@@ -9,8 +9,11 @@ import sys
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Attach replay's options."""
     p.add_argument("--journal", required=True, metavar="DIR", help="journal directory")
-    p.add_argument("--out", required=True, metavar="FILE.parquet", help="output Parquet file")
-    p.add_argument("--registry", default="", metavar="FILE", help="feature registry (default: packaged)")
+    p.add_argument("--out", required=True, metavar="DIR|FILE.parquet",
+                   help="output directory (one Parquet file per registry hash met) or one .parquet file "
+                        "(only when the range has one registry)")
+    p.add_argument("--registry", default="", metavar="FILE",
+                   help="what-if: compute with this registry instead of the ones journaled")
     p.add_argument("--symbols", default="", metavar="S,...", help="symbols (default: all in the journal)")
     p.add_argument("--from", dest="from_", default="", metavar="ISO", help="first tick (inclusive, UTC)")
     p.add_argument("--to", default="", metavar="ISO", help="last tick (exclusive, UTC)")
@@ -34,19 +37,22 @@ def parse_iso_ns(text: str, name: str) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay the journal and write the feature file; print a JSON summary."""
+    from pathlib import Path
+
     import orjson
 
-    from tools.offline.feature_table import FeatureFileWriter
+    from tools.offline.feature_table import write_by_registry
     from tools.offline.replay import ReplaySummary, replay
-    from tools.registry_file import default_registry, load_registry_file
+    from tools.registry_file import load_registry_file
 
-    registry = load_registry_file(args.registry) if args.registry else default_registry()
+    registry = load_registry_file(args.registry) if args.registry else None
     symbols = [s for s in args.symbols.split(",") if s] or None
     from_ns, to_ns = parse_iso_ns(args.from_, "from"), parse_iso_ns(args.to, "to")
     summary = ReplaySummary()
-    with FeatureFileWriter(args.out, registry) as out:
-        out.write(replay(args.journal, registry, symbols, from_ns, to_ns, summary))
-    doc = {"out": args.out, "rows": out.rows, "records": summary.records, "registry_hash": registry.content_hash,
-           "notices": summary.notices, "counters": summary.counters}
+    files = write_by_registry(Path(args.out), replay(args.journal, registry, symbols, from_ns, to_ns, summary),
+                              summary.registries)
+    doc = {"out": args.out, "files": {h: str(p) for h, p in files.items()}, "rows": summary.vectors,
+           "records": summary.records, "registry_hashes": sorted(files), "notices": summary.notices,
+           "counters": summary.counters}
     sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     return 0
