@@ -15,7 +15,8 @@ Journal order rules, whatever the entry point:
   — for an import, at ``last + silence_ms``, exactly when a live shard's idle poll would have;
   the next traffic journals GATEWAY_UP before its first record;
 - a bad message becomes one BAD_FRAME (raw cut to 64 KiB, with ``raw_len`` and ``sha256``) until
-  the bad frames of that second have used ``gateway.bad_frames_max_bytes_per_s``; past it they are
+  the bad frames of that second have used ``gateway.bad_frames_max_bytes_per_s`` (raw + topic +
+  `BAD_FRAME_OVERHEAD` each, so empty bad frames count too); past it they are
   counted into one BAD_FRAME_SUMMARY per second (journaled when the second is over). A bad
   message never costs a good one.
 """
@@ -34,6 +35,8 @@ from gateway_bridge.liveness import Liveness
 from gateway_bridge.ticks import TickClock, next_second
 
 Message = tuple[int, list[bytes]]
+#: Bytes a journaled BAD_FRAME costs beyond its raw bytes and topic (header, keys, digest), for the budget.
+BAD_FRAME_OVERHEAD = 160
 #: Bytes of frame 0 decoded to name the topic of a bad message (the name is cut to MAX_TOPIC chars).
 _TOPIC_BYTES = 4 * MAX_TOPIC
 
@@ -61,7 +64,7 @@ class BadFrameBudget:
         if sec != self.second:
             self.second, self.used = sec, 0
         p = rec.payload
-        size = len(p["raw"]) + len(p["topic"])
+        size = len(p["raw"]) + len(p["topic"]) + BAD_FRAME_OVERHEAD
         if self.counts is None and self.used + size <= self.max_bytes:
             self.used += size
             return True

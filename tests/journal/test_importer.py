@@ -109,3 +109,38 @@ def test_shared_archive_imports_with_gz(shared_bybit: Path, tmp_path: Path) -> N
     gz.write_bytes(gzip.compress((shared_bybit / XRP_OB500).read_bytes()))
     summary = import_files(str(tmp_path / "j"), "frames", [str(gz)], symbols=["XRPUSDT"])
     assert summary["records"] == {"book_delta": 49, "book_snapshot": 1, "tick": 5}
+
+
+def test_a_silence_in_the_capture_journals_gateway_down_and_up_like_a_live_shard(tmp_path: Path) -> None:
+    rows = [(T0 + 100, _frame(1)), (T0 + 7 * S + 300, _frame(2))]  # 7 s apart; silence_ms is 5000
+    recs = list(import_records("hftbacktest", [_hft(tmp_path, rows)]))
+    assert [(r.kind, r.recv_ns) for r in recs] == [
+        (Kind.TRADES, T0 + 100), (Kind.TICK, T0 + S), (Kind.TICK, T0 + 2 * S), (Kind.TICK, T0 + 3 * S),
+        (Kind.TICK, T0 + 4 * S), (Kind.TICK, T0 + 5 * S), (Kind.GATEWAY_DOWN, T0 + 5 * S + 100),
+        (Kind.TICK, T0 + 6 * S), (Kind.TICK, T0 + 7 * S), (Kind.GATEWAY_UP, T0 + 7 * S + 300),
+        (Kind.TRADES, T0 + 7 * S + 300)]
+    assert recs[6].payload == {"reason": "silence", "silent_ms": 5000}
+    assert recs[9].payload == {"reason": "traffic", "silent_ms": 7000}
+
+
+def test_frames_a_year_apart_import_in_milliseconds_with_one_gap_record(tmp_path: Path) -> None:
+    import time
+
+    year = 365 * 86_400 * S
+    path = _hft(tmp_path, [(T0 + 100, _frame(1)), (T0 + year + 100, _frame(2))])
+    t = time.perf_counter()
+    summary = import_files(str(tmp_path / "j"), "hftbacktest", [path])
+    assert time.perf_counter() - t < 2.0
+    assert summary["records"] == {"gateway_down": 1, "gateway_up": 1, "tick": 5 + 60 + 1, "tick_gap": 1, "trades": 2}
+
+
+def test_extra_head_goes_before_the_first_imported_record_with_its_stamp(tmp_path: Path) -> None:
+    from journal.reader import JournalReader
+
+    session = Record(0, 0, Kind.SESSION, "", 0, 0, {"shard": "import", "category": "linear"})
+    j = str(tmp_path / "j")
+    import_files(j, "hftbacktest", [_hft(tmp_path, [(T0 + 100, _frame(1))])], category="linear",
+                 registry_text="x", extra_head=[session])
+    recs = list(JournalReader(j).records())
+    assert [(r.kind, r.recv_ns) for r in recs] == [(Kind.SESSION, T0 + 100), (Kind.TRADES, T0 + 100)]
+    assert recs[0].payload == session.payload
