@@ -270,3 +270,15 @@ def test_a_bad_cluster_file_exits_2_with_one_line(tmp_path: Path, content: str |
 def test_a_relative_cluster_path_is_a_usage_error(tmp_path: Path) -> None:
     done = cli("plan", "--config", str(write(tmp_path, BASE)), "--cluster-path", "cluster.yaml")
     assert done.returncode == 2 and "must be absolute" in done.stderr and done.stdout == ""
+
+
+def test_the_example_cluster_in_systemd_plans_cleanly(tmp_path: Path) -> None:
+    """systemd/cluster.example.yaml (quoted in the README) stays valid."""
+    example = ROOT / "systemd" / "cluster.example.yaml"
+    cfg = load_cluster_config(example)
+    assert cfg.owner_of("LINKUSDT") == ("long-tail", "http://10.0.0.12:8080")
+    done = cli("plan", "--config", str(example), "--cluster-path", "/etc/feature-service/cluster.yaml")
+    assert done.returncode == 0, done.stderr
+    assert list(shard_blocks(done.stdout)) == ["majors", "alts", "long-tail"]
+    assert "# note:" not in done.stdout
+    assert yaml.safe_load(shard_blocks(done.stdout)["long-tail"])["gateway"]["silence_ms"] == 15000

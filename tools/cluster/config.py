@@ -144,10 +144,7 @@ class ClusterConfig:
         _unique(self.shards, _addresses)
         _unique(self.shards, _data_dirs)
         for i, s in enumerate(self.shards):
-            try:
-                build(GatewayConfig, self.gateway_of(s), f"shards[{i}].gateway")
-            except ConfigError as e:
-                raise ConfigError(f"{e} (after merging over defaults.gateway)") from None
+            _validate(GatewayConfig, self.gateway_of(s), f"shards[{i}].gateway", " (merged over defaults.gateway)")
 
     def owner_of(self, symbol: str) -> tuple[str, str] | None:
         """Return (shard name, API base url ``http://host:port``) of the shard owning `symbol`."""
@@ -274,12 +271,12 @@ def _check_symbols(shards: tuple[ShardEntry, ...]) -> None:
             owner[sym] = (i, k)
 
 
-def _validate(cls: type, data: dict[str, Any], key: str) -> None:
+def _validate(cls: type, data: dict[str, Any], key: str, hint: str = "") -> None:
     """Check a verbatim section against its subsystem's typed config; errors keep the relative key."""
     try:
         build(cls, data)
     except ConfigError as e:
-        raise ValueError(f"{key}.{e}") from None
+        raise ValueError(f"{key}.{e}{hint}") from None
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
