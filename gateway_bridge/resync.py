@@ -5,7 +5,13 @@
 exactly one more request after its answer (that answer may predate the new need); at most one
 request per book is in flight; after a timeout, a rejection, an error *and* after an answer the
 book's next request waits out its capped exponential back-off, so a book that keeps failing is asked
-at most once per interval. `done` (the engine applied a snapshot) starts the back-off over.
+at most once per interval. `done` (the engine applied a snapshot) starts the back-off over and
+returns how long the episode took since its first request; it never cancels a queued or owed
+request (an HTTP answer can predate the need that was registered while it was in flight), so at
+worst one extra, rate-limited snapshot is asked for. A `Snapshot` answer goes to ``on_snapshot``;
+every transition goes to ``on_event`` as a `ResyncEvent`. Several books can be in flight at once;
+the ZMQ source serialises them itself (one REQ socket), and its timeout starts once the request
+is sent, not while it waits for the socket.
 
 `ZmqSnapshotSource` is the Lazy Pirate REQ client of the gateway control endpoint (zguide): it
 sends ``resubscribe SYMBOL DEPTH`` and expects ``ok``; on a timeout it drops the socket (a REQ with
@@ -203,8 +209,7 @@ class Resyncer:
             self.counters["deduplicated"] += 1
             return False
         b.queued, b.reason = True, reason
-        if b.first_ns is None:
-            b.first_ns = self.clock_ns()
+        self._open_episode(b)
         self.counters["requested"] += 1
         self._wake.set()
         return True
@@ -216,9 +221,9 @@ class Resyncer:
             return None
         b.backoff.reset()
         now = self.clock_ns()
-        owed = b.queued and (b.again or not b.in_flight)  # a request the snapshot does not settle
-        first, b.first_ns = b.first_ns, (now if owed else None)
-        b.attempt = 0
+        first, b.first_ns = b.first_ns, None
+        if b.queued and (b.again or not b.in_flight):  # still owed a request: a new episode
+            self._open_episode(b)
         if first is None:
             return None
         self.counters["completed"] += 1
@@ -248,6 +253,7 @@ class Resyncer:
         now = self.clock_ns()
         due = [b for b in self._books.values() if b.queued and not b.in_flight and b.due_ns <= now]
         for b in sorted(due, key=lambda b: b.due_ns):
+            self._open_episode(b)  # a retry after done() came while it was in flight
             b.in_flight = True
             b.attempt += 1
             self.counters["sent"] += 1
@@ -334,6 +340,12 @@ class Resyncer:
             self.on_event(ResyncEvent(kind, b.symbol, b.depth, self.source.via, b.attempt, detail))
         except Exception:
             log.exception("resync on_event failed kind=%s symbol=%s", kind, b.symbol)
+
+    def _open_episode(self, b: _Book) -> None:
+        """Start timing a book's resync (attempts count from 1) unless an episode is open."""
+        if b.first_ns is None:
+            b.first_ns = self.clock_ns()
+            b.attempt = 0
 
     def _book(self, symbol: str, depth: int) -> _Book:
         b = self._books.get((symbol, depth))

@@ -292,6 +292,51 @@ def test_done_resets_the_backoff_and_returns_the_episode_duration() -> None:
     assert [e.attempt for e in h.events if e.kind == "requested"] == [1, 2, 3, 1, 2]
 
 
+def test_done_while_in_flight_keeps_a_request_owed_by_the_again_rule() -> None:
+    """A snapshot applied mid-flight does not cancel a request asked for meanwhile."""
+    async def scenario(h: Harness) -> None:
+        h.r.request("BTCUSDT", 50, "gap")
+        await settle()
+        h.clock.advance_ms(30)
+        assert not h.r.request("BTCUSDT", 50, "gap")  # in flight: one more is owed
+        h.clock.advance_ms(20)
+        assert h.r.done("BTCUSDT", 50) == pytest.approx(0.050)
+        h.clock.advance_ms(10)
+        h.src.answer("BTCUSDT", 50, Snapshot(b"old"))
+        await settle()
+        assert h.r.pending() == ["orderbook.50.BTCUSDT"]
+        h.clock.advance_ms(100)
+        await settle()
+        assert len(h.src.calls) == 2
+        h.src.answer("BTCUSDT", 50, Snapshot(b"new"))
+        await settle()
+        h.clock.advance_ms(5)
+        assert h.r.done("BTCUSDT", 50) == pytest.approx(0.115)  # timed from the done() at 50 ms
+    h = drive(scenario)
+    assert [b for _, _, b in h.snapshots] == [b"old", b"new"]
+
+
+def test_a_request_failing_after_done_is_still_retried_and_timed_from_its_retry() -> None:
+    """done() mid-flight, then the reply is lost: the book is asked again (harmless, rate-limited)."""
+    async def scenario(h: Harness) -> None:
+        h.r.request("BTCUSDT", 50, "gap")
+        await settle()
+        assert h.r.done("BTCUSDT", 50) == 0.0
+        h.clock.advance_ms(1000)
+        h.src.answer("BTCUSDT", 50, ResyncTimeout("t"))
+        await settle()
+        h.clock.advance_ms(100)
+        await settle()
+        assert len(h.src.calls) == 2
+        h.clock.advance_ms(40)
+        assert h.r.done("BTCUSDT", 50) == pytest.approx(0.040)
+        h.src.answer("BTCUSDT", 50, Accepted())
+        await settle()
+    h = drive(scenario, via="zmq")
+    assert [(e.kind, e.attempt) for e in h.events] == [("requested", 1), ("timeout", 1),
+                                                       ("requested", 1), ("accepted", 1)]
+
+
 def test_several_books_in_flight_at_once_but_one_per_book() -> None:
     async def scenario(h: Harness) -> None:
         books = [("BTCUSDT", 50), ("ETHUSDT", 50), ("BTCUSDT", 200)]
