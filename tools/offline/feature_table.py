@@ -1,4 +1,8 @@
-"""Feature vectors as Arrow/Parquet: the one table layout replay, datasets, `verify` and the feature log share."""
+"""Feature files: vectors as Parquet for replay, datasets and `verify`, in one file or one per registry.
+
+The table layout itself (`schema`, `to_batch`) lives in `journal.feature_log`, below `tools/` in the
+layering, because the shard's feature log writes the same layout; it is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,76 +11,24 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.engine import Vector
+from journal.feature_log import (
+    LEADING,
+    META_HASH,
+    META_REGISTRY,
+    REGISTRY_HASH,
+    FeatureTableError,
+    FieldMetadata,
+    feature_count,
+    schema,
+    to_batch,
+)
 from registry import Registry
 
-#: Schema metadata keys carrying the registry a file was computed with.
-META_HASH = b"feature_registry_hash"
-META_REGISTRY = b"feature_registry"
-
-#: Columns ahead of the features, in order.
-LEADING = ("ts", "symbol", "book_valid")
-#: The optional last column naming each row's registry (the feature log has it; replay files do not).
-REGISTRY_HASH = "registry_hash"
-
-#: Per-column Arrow field metadata: column name -> {key: value}.
-FieldMetadata = Mapping[str, Mapping[str | bytes, str | bytes]]
-
-
-class FeatureTableError(ValueError):
-    """Vectors that do not fit the requested output; the message names the file and the registries."""
-
-
-def schema(registry: Registry, *, registry_hash_column: bool = False,
-           field_metadata: FieldMetadata | None = None) -> pa.Schema:
-    """`ts` (tick boundary, UTC ns), `symbol`, `book_valid`, every registry column as float64[, `registry_hash`].
-
-    `field_metadata` attaches Arrow field metadata to the named columns (an unknown name is an error).
-    """
-    fields = [pa.field("ts", pa.timestamp("ns", tz="UTC"), nullable=False),
-              pa.field("symbol", pa.string(), nullable=False),
-              pa.field("book_valid", pa.int8(), nullable=False)]
-    fields += [pa.field(f.name, pa.float64()) for f in registry.features]
-    if registry_hash_column:
-        if REGISTRY_HASH in registry.names:
-            raise FeatureTableError(f"registry {registry.source}: feature {REGISTRY_HASH!r} clashes with the log column")
-        fields.append(pa.field(REGISTRY_HASH, pa.string(), nullable=False))
-    if field_metadata:
-        fields = _with_field_metadata(fields, field_metadata)
-    meta = {META_HASH: registry.content_hash.encode(), META_REGISTRY: registry.canonical.encode()}
-    return pa.schema(fields, metadata=meta)
-
-
-def _with_field_metadata(fields: list[pa.Field], field_metadata: FieldMetadata) -> list[pa.Field]:
-    """Return `fields` with the metadata of `field_metadata` attached by column name."""
-    unknown = set(field_metadata) - {f.name for f in fields}
-    if unknown:
-        raise FeatureTableError(f"field_metadata: no column named {', '.join(sorted(unknown))}")
-    return [f.with_metadata(field_metadata[f.name]) if f.name in field_metadata else f for f in fields]
-
-
-def feature_count(sch: pa.Schema) -> int:
-    """Number of feature columns of a schema made by `schema`."""
-    return len(sch) - len(LEADING) - (sch.names[-1] == REGISTRY_HASH)
-
-
-def to_batch(vectors: list[Vector], sch: pa.Schema) -> pa.RecordBatch:
-    """Turn vectors into one record batch of `sch` (NaN stays NaN, never null)."""
-    n_features = feature_count(sch)
-    values = np.vstack([v.values for v in vectors]) if vectors else np.empty((0, n_features))
-    if values.shape[1] != n_features:
-        raise FeatureTableError(f"vectors have {values.shape[1]} values, the table has {n_features} feature columns")
-    cols = [pa.array(np.fromiter((v.ts_ns for v in vectors), np.int64, len(vectors)), pa.int64()).cast(sch.field(0).type),
-            pa.array([v.symbol for v in vectors], pa.string()),
-            pa.array(np.fromiter((v.book_valid for v in vectors), np.int8, len(vectors)), pa.int8())]
-    cols += [pa.array(values[:, j], pa.float64()) for j in range(n_features)]
-    if sch.names[-1] == REGISTRY_HASH:
-        cols.append(pa.array([v.registry_hash for v in vectors], pa.string()))
-    return pa.RecordBatch.from_arrays(cols, schema=sch)
+__all__ = ["LEADING", "META_HASH", "META_REGISTRY", "REGISTRY_HASH", "FeatureFileWriter", "FeatureTableError",
+           "FieldMetadata", "feature_count", "output_name", "schema", "to_batch", "write_by_registry"]
 
 
 class FeatureFileWriter:
