@@ -204,7 +204,7 @@ class Resyncer:
         b = self._book(symbol, depth)
         if b.queued:
             if b.in_flight and not b.again:
-                b.again = True
+                b.again, b.reason = True, reason  # the owed request serves this newer reason
                 self.counters["again"] += 1
             self.counters["deduplicated"] += 1
             return False

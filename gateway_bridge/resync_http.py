@@ -32,16 +32,19 @@ MAX_BODY = 16 * 1024 * 1024
 URL_KEY = "gateway.resync.http_url"
 
 
-def parse_base_url(base_url: str) -> URL:
-    """Return the base URL as a `URL`; raise ``ValueError`` naming the config key if malformed."""
+def parse_base_url(base_url: str, key: str = URL_KEY) -> URL:
+    """Return the base URL as a `URL`; raise ``ValueError("KEY: …")`` if it is malformed.
+
+    A config dataclass validating the same value passes its relative key (``key="http_url"``).
+    """
     try:
         url = URL(base_url)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{URL_KEY}: not a URL: {base_url!r} ({e})") from None
+        raise ValueError(f"{key}: not a URL: {base_url!r} ({e})") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"{URL_KEY}: expected http(s)://host[:port][/prefix], got {base_url!r}")
+        raise ValueError(f"{key}: expected http(s)://host[:port][/prefix], got {base_url!r}")
     if url.query_string or url.fragment:
-        raise ValueError(f"{URL_KEY}: a base URL has no query or fragment, got {base_url!r}")
+        raise ValueError(f"{key}: a base URL has no query or fragment, got {base_url!r}")
     return url
 
 

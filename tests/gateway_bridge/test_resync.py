@@ -177,7 +177,8 @@ def test_asked_again_while_in_flight_owes_exactly_one_more_request() -> None:
         h.clock.advance_ms(10_000)
         await settle()
         assert len(h.src.calls) == 2 and h.r.pending() == []
-    drive(scenario)
+    h = drive(scenario)
+    assert [e.detail for e in h.events if e.kind == "requested"] == ["gap", "crossed"]
 
 
 def test_asked_again_while_waiting_out_a_back_off_owes_nothing_more() -> None:

@@ -49,6 +49,12 @@ def test_a_malformed_base_url_is_a_config_error_naming_the_key(url: str) -> None
         HttpSnapshotSource(url)
 
 
+def test_parse_base_url_names_the_key_it_is_given() -> None:
+    with pytest.raises(ValueError, match=r"^http_url: "):
+        resync_http.parse_base_url("127.0.0.1:8081", key="http_url")
+    assert str(resync_http.parse_base_url("https://h:1/p")) == "https://h:1/p"
+
+
 def test_max_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="http_max_limit"):
         HttpSnapshotSource("http://127.0.0.1:1", max_limit=0)
