@@ -31,7 +31,7 @@ class Side:
     ``best + sign * k`` is `k` ticks behind the best on either side.
     """
 
-    __slots__ = ("levels", "best", "sign", "fresh")
+    __slots__ = ("levels", "best", "sign", "fresh", "improved")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
@@ -39,6 +39,8 @@ class Side:
         self.best = 0
         #: Prices inserted during the current delta (deleting one again leaves no change at all).
         self.fresh: set[int] = set()
+        #: Whether the best price improved during the current delta (the window must follow it).
+        self.improved = False
 
     def farthest(self) -> int:
         """Return the level farthest from the touch."""
@@ -78,20 +80,26 @@ class BookModel:
         rng = self.rng
         cb: dict[int, int] = {}
         ca: dict[int, int] = {}
-        self.bids.fresh.clear()
-        self.asks.fresh.clear()
+        bids, asks = self.bids, self.asks
+        for side in (bids, asks):
+            side.fresh.clear()
+            side.improved = False
         if rng.random() < MOVE_PROB:
             self._move(self._direction_up(), cb, ca)
         for _ in range(min(MAX_CHANGES, 1 + int(rng.expovariate(1 / MEAN_CHANGES)))):
             if rng.random() < 0.5:
-                self._change(self.bids, cb)
+                self._change(bids, cb)
             else:
-                self._change(self.asks, ca)
-        self._refill(self.bids, cb)
-        self._refill(self.asks, ca)
+                self._change(asks, ca)
+        if bids.improved or len(bids.levels) > self.depth:  # the window follows the touch
+            self._trim(bids, cb)
+        if asks.improved or len(asks.levels) > self.depth:
+            self._trim(asks, ca)
+        self._refill(bids, cb)
+        self._refill(asks, ca)
         if not cb and not ca:
-            p = self.bids.best
-            self._put(self.bids, p, self.bids.levels[p] + 1, cb)
+            p = bids.best
+            self._put(bids, p, bids.levels[p] + 1, cb)
         return cb, ca
 
     def _direction_up(self) -> bool:
@@ -115,8 +123,6 @@ class BookModel:
         if self.asks.best - self.bids.best > MAX_SPREAD:  # a hole behind the old best: refill it
             q = adv.best + ret.sign * self.rng.randint(1, MAX_SPREAD)
             self._put(ret, q, self.lots(q), ch_ret)
-        self._trim(adv, ch_adv)
-        self._trim(ret, ch_ret)
 
     def _change(self, side: Side, ch: dict[int, int]) -> None:
         """One random resize (near the top), insert (within the window) or delete (not the best)."""
@@ -168,6 +174,7 @@ class BookModel:
         ch[p] = lots
         if (p - side.best) * side.sign < 0:
             side.best = p
+            side.improved = True
 
     @staticmethod
     def _drop(side: Side, p: int, ch: dict[int, int]) -> None:
