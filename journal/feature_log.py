@@ -13,9 +13,11 @@ per registry every `flush_interval_s` (temp name, fsync, rename: a `kill -9` nev
 under a `.parquet` name and loses at most the last interval). When vectors of a new hour arrive, a
 *compactor* thread merges each finished hour's parts into one file (temp, fsync, rename, then the
 parts are deleted), so compaction never delays a flush. The compacted file lists the parts it holds
-in its metadata: parts a crash left behind after the rename are ignored by readers and deleted at the
-next compaction. `close()` flushes, compacts every hour (the current one too) and joins. An error in
-either thread is kept and raised by the next `append` or `close` as `FeatureLogError` naming the file.
+(name, size, mtime) in its metadata: parts a crash left behind after the rename are ignored by
+readers and deleted at the next compaction; a later part that happens to reuse a name is not.
+`close()` flushes, compacts every hour (the current one too) and joins. An error in either thread
+is kept and raised by the next `append` or `close` as `FeatureLogError` naming the file. One
+`FeatureLog` per directory (the shard's journal lock guards its data dir).
 """
 
 from __future__ import annotations
@@ -306,7 +308,8 @@ class _Files:
         while (hour_dir / name).exists():
             n += 1
             name = f"part-{first:020d}-{h[:12]}-{n}.parquet"
-        table = pa.Table.from_batches([to_batch(vectors, self._schemas[h])])
+        with _naming(hour_dir / name):
+            table = pa.Table.from_batches([to_batch(vectors, self._schemas[h])])
         _atomic(hour_dir / name, lambda f: pq.write_table(table, f, compression="zstd"))
 
     def compact_hours(self, before: str | None) -> None:
@@ -335,20 +338,28 @@ def compact_hour(dir: Path, hour: str) -> None:
 def _compact_parts(target: Path, parts: list[Path]) -> None:
     """Rewrite `target` as its old rows + the rows of `parts` it does not hold yet; then delete the parts."""
     old = target if target.exists() else None
-    held = _held_parts(_read_schema(old)) if old is not None else []
-    new = [p for p in parts if p.name not in set(held)]
+    held = _held_parts(_read_schema(old)) if old is not None else set()
+    keys = {p: _part_key(p) for p in parts}
+    new = [p for p in parts if keys[p] not in held]
     if new:
-        names = [n for n in held if (parts[0].parent / n).exists()] + [p.name for p in new]
-        _atomic(target, lambda f: _write_compacted(f, old, new, names))
+        now_held = sorted(keys.values())  # every part present now is held once the rename is done
+        _atomic(target, lambda f: _write_compacted(f, old, new, now_held))
     for p in parts:
         p.unlink(missing_ok=True)
 
 
-def _write_compacted(f: BinaryIO, old: Path | None, parts: list[Path], names: list[str]) -> None:
+def _part_key(path: Path) -> tuple[str, int, int]:
+    """What identifies one part file: name, size and mtime (a later part of the same name differs)."""
+    with _naming(path):
+        st = path.stat()
+    return path.name, st.st_size, st.st_mtime_ns
+
+
+def _write_compacted(f: BinaryIO, old: Path | None, parts: list[Path], held: list[tuple[str, int, int]]) -> None:
     """Stream `old`'s rows then the parts' rows (sorted chunks of about `COMPACT_ROWS`) into `f`."""
     sch = _read_schema(old if old is not None else parts[0])
     meta = {k: v for k, v in (sch.metadata or {}).items() if k != META_PARTS}
-    meta[META_PARTS] = json.dumps(names).encode()
+    meta[META_PARTS] = json.dumps(held).encode()
     with pq.ParquetWriter(f, sch.with_metadata(meta), compression="zstd") as w:
         if old is not None:
             with _naming(old), pq.ParquetFile(old) as pf:
@@ -377,10 +388,10 @@ def _read_schema(path: Path) -> pa.Schema:
         return pq.read_schema(path)
 
 
-def _held_parts(sch: pa.Schema) -> list[str]:
-    """Names of the parts a compacted file already holds (from its metadata)."""
+def _held_parts(sch: pa.Schema) -> set[tuple[str, int, int]]:
+    """Keys (`_part_key`) of the parts a compacted file already holds, from its metadata."""
     raw = (sch.metadata or {}).get(META_PARTS)
-    return list(json.loads(raw)) if raw else []
+    return {(str(n), int(s), int(m)) for n, s, m in json.loads(raw)} if raw else set()
 
 
 def _concat_sorted(tables: list[pa.Table]) -> pa.Table:
@@ -449,10 +460,10 @@ def _read(dir: Path, registry_hash: str | None) -> pa.Table:
     for (hour, hh), path in sorted(compacted.items()):
         if hh == h12:
             t = _read_table(path)
-            held |= {(hour, n) for n in _held_parts(t.schema)}
+            held |= {(hour, key) for key in _held_parts(t.schema)}
             tables.append(t)
     for hour, hh, path in parts:
-        if hh == h12 and (hour, path.name) not in held:
+        if hh == h12 and (hour, _part_key(path)) not in held:
             tables.append(_read_table(path))
     table = _concat_sorted(tables)
     got = (table.schema.metadata or {}).get(META_HASH, b"").decode()

@@ -168,6 +168,21 @@ def test_parts_left_after_a_compaction_crash_are_not_read_twice(tmp_path: Path) 
     assert_rows_equal(read_feature_log(tmp_path), by_ts_symbol(vecs + more), reg)
 
 
+def test_a_new_part_reusing_a_compacted_name_is_kept(tmp_path: Path) -> None:
+    """After a restart the same first tick may be logged again: its part has an old name but is new."""
+    reg = default_registry()
+    before = make_vectors(reg, 1, SYMBOLS, start_ns=H0 + 50 * NS, seed=1)
+    again = make_vectors(reg, 1, SYMBOLS, start_ns=H0 + 50 * NS, seed=2)
+    for vecs in (before, again):
+        with FeatureLog(tmp_path, flush_interval_s=0.01) as log:
+            log.append(vecs, reg)
+    table = read_feature_log(tmp_path)
+    assert table.num_rows == 6
+    values = np.column_stack([table.column(n).to_numpy() for n in reg.names])
+    got = sorted(zip(table.column("symbol").to_pylist(), (r.tobytes() for r in values), strict=True))
+    assert got == sorted((v.symbol, v.values.tobytes()) for v in before + again)
+
+
 def test_temp_leftovers_removed_on_open(tmp_path: Path) -> None:
     (tmp_path / "20260528T21").mkdir()
     leftover = tmp_path / "20260528T21" / "part-00000000000000000001-0123456789ab.parquet.tmp"
