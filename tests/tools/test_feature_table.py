@@ -155,6 +155,17 @@ def test_directory_refuses_a_file(tmp_path: Path) -> None:
     assert out.read_text() == "x"
 
 
+def test_one_file_refuses_a_directory_or_a_missing_parent(tmp_path: Path) -> None:
+    reg = default_registry()
+    (tmp_path / "x.parquet").mkdir()
+    with pytest.raises(FeatureTableError, match="is a directory"):
+        write_by_registry(tmp_path / "x.parquet", make_vectors(reg, 1), {reg.content_hash: reg})
+    with pytest.raises(FeatureTableError, match="does not exist"):
+        write_by_registry(tmp_path / "no" / "f.parquet", make_vectors(reg, 1), {reg.content_hash: reg})
+    assert [p.name for p in tmp_path.iterdir()] == ["x.parquet"]
+    assert list((tmp_path / "x.parquet").iterdir()) == []
+
+
 def test_unknown_registry_hash_fails_and_leaves_nothing(tmp_path: Path) -> None:
     a, b = default_registry(), second_registry()
     vecs = make_vectors(a, 5) + make_vectors(b, 1, start_ns=T0 + 5 * NS)

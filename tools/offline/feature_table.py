@@ -84,7 +84,7 @@ def write_by_registry(out: str | Path, vectors: Iterable[Vector], registries: Ma
     their final names only when complete: on any error nothing partial is left. Returns hash → path.
     """
     out = Path(out)
-    if out.suffix == ".parquet":
+    if out.suffix.lower() == ".parquet":
         return _write_file(out, vectors, registries, batch_rows)
     return _write_dir(out, vectors, registries, batch_rows)
 
@@ -129,6 +129,8 @@ def _write_file(out: Path, vectors: Iterable[Vector], registries: Mapping[str, R
     """One `.parquet` file of a single registry's vectors."""
     if not out.parent.is_dir():
         raise FeatureTableError(f"{out}: directory {out.parent} does not exist")
+    if out.is_dir():
+        raise FeatureTableError(f"{out}: is a directory; a name ending in .parquet means one file")
     staged: _Staged | None = None
     try:
         for v in vectors:
