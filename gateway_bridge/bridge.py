@@ -1,169 +1,192 @@
-"""The live edge of a shard: ZMQ SUB from ws-gateway -> stamp -> decode -> tick -> journal -> apply.
+"""The live edge of a shard: ZMQ SUB from ws-gateway -> `Ingest` -> batches of records, on ONE asyncio loop.
 
-One loop on one thread. Every poll has a timeout (Paranoid Pirate). Messages are drained in batches
-of up to ``gateway.max_batch``; each batch (ticks, control records and market records in receive
-order) goes to the journal in ONE ``writer.append`` call, and only the numbered records it returns
-are handed to ``on_records`` (append-before-apply). Bad input never stops the loop: it is journaled
-as ``BAD_FRAME`` and counted per reason.
+`Bridge.next_batch` waits on the SUB socket (every wait has a timeout: Paranoid Pirate) until the
+first of: traffic, the next tick boundary, ``poll_ms``, a silence deadline, or control records
+queued by the loop (`queue`, `request_resync`, `rest_snapshot`, `control`). It then drains up to
+``max_batch`` messages without blocking and returns the unnumbered records to journal, in journal
+order (`gateway_bridge.ingest` decides them). The caller journals them, then applies what the
+journal returned; the bridge calls nothing back.
 
-Liveness: ``silence_ms`` without traffic journals one ``GATEWAY_DOWN``; the SUB socket is then
-reopened with exponential back-off until traffic returns, which journals ``GATEWAY_UP`` before the
-first record that came back.
+Ticks fire on a timer: the loop timer wakes ``SPIN_NS`` before the boundary and the rest is spun
+on the clock, so a tick is stamped within ~100 µs after its boundary even with no traffic.
+
+Bounds: ``gateway.rcvhwm`` messages queued (ZMQ drops past it) and ``gateway.max_msg_bytes`` per
+message (ZMQ drops the connection of a peer sending more; counted as ``peer_disconnects``). While
+the gateway is down the SUB socket is reopened with exponential back-off.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from time import perf_counter_ns
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import zmq
+import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
-from engine.record import NS_PER_S, Kind, Record
-from gateway_bridge.clock import MonotonicStamper
-from gateway_bridge.decoder import Decoder
-from gateway_bridge.liveness import Backoff, Liveness
-from gateway_bridge.resync import ResyncClient
-from gateway_bridge.ticks import TickClock
-from tools.shard.config import ShardConfig
+from engine.record import NS_PER_MS, NS_PER_S, Kind, Record
+from gateway_bridge.config import GatewayConfig, TicksConfig
+from gateway_bridge.ingest import Ingest, Message
+from gateway_bridge.liveness import Backoff
 
 log = logging.getLogger("gateway_bridge.bridge")
 
-OnRecords = Callable[[list[Record]], Any]
-#: Counters always present in `Bridge.counters` (plus ``bad`` by reason and ``bad_total``).
-COUNTERS = ("received", "journaled", "ticks", "gateway_down", "gateway_up", "reconnects", "batches",
-            "stage_recv_ns", "stage_decode_ns", "stage_append_ns", "stage_apply_ns")
-#: Batches between two polls of the resync client while traffic flows.
-RESYNC_POLL_EVERY = 64
+#: The loop timer wakes this long before a tick boundary; the rest is spun on the clock.
+SPIN_NS = 2 * NS_PER_MS
+#: Counters of the bridge itself (the ingest pipeline's are merged into `Bridge.counters`).
+COUNTERS = ("batches", "reconnects", "peer_disconnects", "tick_late_max_us", "tick_late_last_us")
 
 
-class Writer(Protocol):
-    """What the bridge needs of `journal.writer.JournalWriter`."""
-
-    @property
-    def last_recv_ns(self) -> int: ...
-
-    def append(self, records: Sequence[Record]) -> list[Record]: ...
-
-    def maybe_sync(self) -> bool: ...
-
-
-def next_second(recv_ns: int) -> int:
-    """Return the first whole-second boundary strictly after `recv_ns`."""
-    return (recv_ns // NS_PER_S + 1) * NS_PER_S
+class BridgeError(RuntimeError):
+    """The bridge cannot run as configured (the message names the config key)."""
 
 
 class Bridge:
-    """SUB loop journaling every gateway message; see the module docstring."""
+    """SUB socket + ingest pipeline for one asyncio loop; see the module docstring."""
 
-    def __init__(self, cfg: ShardConfig, writer: Writer, on_records: OnRecords | None = None,
-                 clock_ns: Callable[[], int] = time.time_ns, rcvhwm: int = 0,
+    def __init__(self, gateway: GatewayConfig, ticks: TicksConfig, symbols: Iterable[str] | None, *,
+                 last_recv_ns: int, ctx: zmq.asyncio.Context, clock_ns: Callable[[], int] = time.time_ns,
                  log_interval_s: float = 10.0) -> None:
-        self.cfg = cfg
-        self.gw = cfg.gateway
-        self.writer = writer
-        self.on_records = on_records
-        self.rcvhwm = rcvhwm
-        last = writer.last_recv_ns
-        self.stamper = MonotonicStamper(clock_ns=clock_ns, start_ns=last)
-        # Continue the tick series of the journal: the next tick is the first second after it.
-        self.ticks = TickClock(next_boundary_ns=next_second(last) if last else None)
-        self.decoder = Decoder(cfg.shard.symbols, self.gw.topics)
-        self.liveness = Liveness(self.gw.silence_ms, self.stamper.stamp())
-        self.reconnect = Backoff(self.gw.reconnect)
+        self.gw = gateway
+        self.ingest = Ingest(gateway, ticks, symbols, last_recv_ns=last_recv_ns, clock_ns=clock_ns)
+        self._ctx = ctx
+        self._sock: zmq.asyncio.Socket | None = None
+        self._shadow: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None
+        self._monitor_owner: zmq.Socket | None = None
+        self._queued: list[Record] = []
+        self._wake: asyncio.Future[None] | None = None
+        self.reconnect = Backoff(gateway.reconnect)
         self._reconnect_due = 0
-        self._topics = {name.encode(): name for name in self.gw.topics.names()}
         self._c: Counter[str] = Counter(dict.fromkeys(COUNTERS, 0))
-        self._bad: Counter[str] = Counter()
         self._log_interval_ns = int(log_interval_s * NS_PER_S)
         self._next_log = 0
-        self._ctx: zmq.Context | None = None
-        self._sock: zmq.Socket | None = None
-        self.resync: ResyncClient | None = None
 
-    # --- public -----------------------------------------------------------------------------
-    @property
-    def counters(self) -> dict[str, Any]:
-        """Return the counters: received, journaled, ticks, gaps, reconnects, stage ns, bad by reason."""
-        out: dict[str, Any] = dict(self._c)
-        out["bad"] = dict(self._bad)
-        out["bad_total"] = sum(self._bad.values())
-        return out
+    # --- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect the SUB socket and subscribe; a malformed endpoint raises `BridgeError` naming it."""
+        self._open_socket()
+        self.ingest.watch()
+        log.info("bridge open endpoint=%s rcvhwm=%d max_msg_bytes=%d", self.gw.endpoint, self.gw.rcvhwm,
+                 self.gw.max_msg_bytes)
 
-    def run(self, stop: threading.Event) -> None:
-        """Journal gateway traffic until `stop` is set; sockets are closed on the way out."""
-        self._ctx = zmq.Context()
-        try:
-            self._open()
-            if self.gw.control_endpoint:
-                self.resync = ResyncClient(self.gw.control_endpoint, self.gw.reconnect, ctx=self._ctx)
-            self._journal_restart()
-            while not stop.is_set():
-                self.step()
-        finally:
-            self._close()
-            if self.resync is not None:
-                self.resync.close()
-            self._ctx.term()
-            self._ctx = None
-            log.info("bridge stopped %s", self.format_counters())
+    async def close(self) -> None:
+        """Close the sockets (linger 0); the context stays the caller's."""
+        self._close_socket()
+        log.info("bridge closed %s", self.format_counters())
 
-    def _journal_restart(self) -> None:
-        """A restart is a reconnect (SPEC C.5): journal the gateway as down since the journal's last
-        record, so books are invalid (and ticks backfilled over the downtime say so) until the first
-        traffic journals GATEWAY_UP and fresh snapshots arrive."""
-        last = self.writer.last_recv_ns
-        if not last:
+    def restart(self) -> list[Record]:
+        """Return what a restarted shard journals first: GATEWAY_DOWN ``shard_restart`` (see `Ingest.restart`)."""
+        recs = self.ingest.restart()
+        if recs:
+            self._reconnect_due = self.ingest.stamp() + self.reconnect.next_ns()
+            log.warning("shard restart: gateway marked down since the last journaled record silent_ms=%d",
+                        recs[-1].payload["silent_ms"])
+        return recs
+
+    # --- control records ----------------------------------------------------------------------
+    def queue(self, records: Sequence[Record]) -> None:
+        """Put control records (already stamped) into the next batch, waking a waiting `next_batch`."""
+        if not records:
             return
-        silent_ms = (self.stamper.stamp() - last) // 1_000_000
-        self._journal([self._control(Kind.GATEWAY_DOWN, last, "shard_restart", silent_ms)])
-        self.liveness.mark_down(last)
-        log.warning("shard restart: gateway marked down since the last journaled record silent_ms=%d", silent_ms)
+        self._queued.extend(records)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
-    def step(self) -> None:
-        """One loop turn: wait up to poll_ms, then journal a drained batch or do the idle work."""
+    def control(self, records: Sequence[Record]) -> None:
+        """Stamp the shard's own records (SESSION, REGISTRY_CHANGED, …) now and queue them."""
+        self.queue(self.ingest.control(records))
+
+    def request_resync(self, symbol: str, depth: int, reason: str, via: str) -> None:
+        """Queue the RESYNC_REQUEST record of a book (the loop's resync client does the asking)."""
+        self.queue(self.ingest.resync_request(symbol, depth, reason, via))
+        log.warning("resync requested topic=orderbook.%d.%s reason=%s via=%s", depth, symbol, reason, via)
+
+    def rest_snapshot(self, symbol: str, depth: int, body: bytes) -> None:
+        """Queue the BOOK_SNAPSHOT (or BAD_FRAME) of a REST orderbook answer."""
+        self.queue(self.ingest.rest_snapshot(symbol, depth, body))
+
+    # --- the batch ----------------------------------------------------------------------------
+    async def next_batch(self) -> list[Record]:
+        """Wait for traffic, a tick, a deadline or queued records; return the next records to journal."""
+        if self._sock is None:
+            raise BridgeError("bridge is not open")
+        ing = self.ingest
+        while True:
+            await self._wait()
+            out, self._queued = self._queued, []
+            edges = ing.edges
+            out += ing.messages(self._drain())
+            now = ing.stamp()
+            idle = ing.idle(now)
+            if idle:
+                self._note_ticks(idle, now)
+                out += idle
+            self._after(now, edges)
+            if out:
+                self._c["batches"] += 1
+                return out
+
+    async def _wait(self) -> None:
+        """Return when there is something to do; never later than the next deadline."""
+        await asyncio.sleep(0)  # let the rest of the loop run between two batches
+        if self._queued or self._readable():
+            return
+        stamp = self.ingest.stamp
+        now = stamp()
+        deadline, precise = self._deadline(now)
+        rest = deadline - now - (SPIN_NS if precise else 0)
+        if rest > 0:
+            await self._poll(-(-rest // NS_PER_MS))
+            if self._queued or self._readable() or not precise:
+                return
+        # A tick boundary: spin the last ≤ SPIN_NS on the clock (the loop timer is only ms-accurate).
+        while stamp() < deadline and not self._readable() and not self._queued:
+            pass
+
+    def _deadline(self, now: int) -> tuple[int, bool]:
+        """Return when the loop must wake (next tick, silence, reconnect or poll_ms) and if it is a tick."""
+        deadline = now + self.gw.poll_ms * NS_PER_MS
+        precise = False
+        tick = self.ingest.next_tick_ns
+        if tick is not None and tick - SPIN_NS <= deadline:  # no plain poll may run into a boundary
+            deadline, precise = max(now, tick), True
+        wake = self.ingest.next_wake_ns()
+        if wake is not None and wake < deadline:
+            deadline, precise = max(now, wake), precise and wake == tick
+        if self.ingest.liveness.down and self._reconnect_due < deadline:
+            deadline, precise = max(now, self._reconnect_due), False
+        return deadline, precise
+
+    async def _poll(self, timeout_ms: int) -> None:
+        """Wait up to `timeout_ms` for the socket to be readable or `queue` to be called."""
         assert self._sock is not None
-        if self._sock.poll(self.gw.poll_ms, zmq.POLLIN):
-            self._on_batch(self._drain())
-            if self.resync is not None and self._c["batches"] % RESYNC_POLL_EVERY == 0:
-                self.resync.poll()
-        else:
-            self._on_idle()
+        wake = self._wake = asyncio.get_running_loop().create_future()
+        ready = self._sock.poll(timeout_ms, zmq.POLLIN)
+        try:
+            await asyncio.wait((ready, wake), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._wake = None
+            for fut in (ready, wake):
+                if not fut.done():
+                    fut.cancel()
 
-    def request_resync(self, symbol: str, depth: int, reason: str) -> None:
-        """Journal a resync request for a book and queue it to the gateway control endpoint."""
-        topic = f"orderbook.{depth}.{symbol}"
-        via = "zmq" if self.resync is not None else "none"
-        now = self.stamper.stamp()
-        rec = Record(0, now, Kind.RESYNC_REQUEST, symbol, 0, 0, {"topic": topic, "reason": reason, "via": via})
-        self._journal([*self._ticks_before(now), rec])
-        if self.resync is not None:
-            self.resync.request(symbol, depth)
-        log.warning("resync requested topic=%s reason=%s via=%s", topic, reason, via)
+    def _readable(self) -> bool:
+        """Return True if a message is waiting (no system call beyond one getsockopt)."""
+        assert self._shadow is not None
+        return bool(self._shadow.getsockopt(zmq.EVENTS) & zmq.POLLIN)
 
-    def resync_done(self, symbol: str, depth: int) -> None:
-        """A snapshot of this book was applied: its resync back-off starts over."""
-        if self.resync is not None:
-            self.resync.done(symbol, depth)
-
-    def format_counters(self) -> str:
-        """Return the counters as one ``key=value`` line."""
-        flat = {k: v for k, v in self.counters.items() if k != "bad"}
-        flat.update({f"bad.{k}": v for k, v in self._bad.items()})
-        return " ".join(f"{k}={v}" for k, v in sorted(flat.items()))
-
-    # --- receive ----------------------------------------------------------------------------
-    def _drain(self) -> list[tuple[int, list[bytes]]]:
+    def _drain(self) -> list[Message]:
         """Return up to max_batch ``(recv_ns, parts)``, each stamped right after its receive."""
-        assert self._sock is not None
-        t0 = perf_counter_ns()
-        recv = self._sock.recv
-        stamp = self.stamper.stamp
-        out: list[tuple[int, list[bytes]]] = []
+        assert self._shadow is not None
+        recv = self._shadow.recv
+        stamp = self.ingest.stamper.stamp
+        out: list[Message] = []
         append = out.append
         try:
             for _ in range(self.gw.max_batch):
@@ -177,132 +200,101 @@ class Bridge:
                 append((stamp(), parts))
         except zmq.Again:
             pass
-        self._c["stage_recv_ns"] += perf_counter_ns() - t0
         return out
 
-    def _on_batch(self, msgs: list[tuple[int, list[bytes]]]) -> None:
-        """Decode a drained batch, insert ticks and liveness records, journal it, then apply."""
-        if not msgs:
-            return
-        t0 = perf_counter_ns()
-        batch: list[Record] = []
-        first_ns = msgs[0][0]
-        silent_ms = self.liveness.traffic(first_ns)
-        if silent_ms is not None:
-            batch.extend(self._ticks_before(first_ns))
-            batch.append(self._control(Kind.GATEWAY_UP, first_ns, "traffic", silent_ms))
-            self.reconnect.reset()
-            log.warning("gateway up silent_ms=%d", silent_ms)
-        self.liveness.last_ns = msgs[-1][0]
-        self._decode_into(msgs, batch)
-        self._c["received"] += len(msgs)
-        self._c["stage_decode_ns"] += perf_counter_ns() - t0
-        self._journal(batch)
+    # --- bookkeeping --------------------------------------------------------------------------
+    def _note_ticks(self, idle: list[Record], now: int) -> None:
+        """Record how late after its boundary the last idle tick was stamped (the timer's precision)."""
+        ticks = [r for r in idle if r.kind == Kind.TICK]
+        if ticks:
+            late_us = (now - ticks[-1].recv_ns) // 1000
+            self._c["tick_late_last_us"] = late_us
+            self._c["tick_late_max_us"] = max(self._c["tick_late_max_us"], late_us)
 
-    def _decode_into(self, msgs: list[tuple[int, list[bytes]]], batch: list[Record]) -> None:
-        """Append ticks and decoded records of `msgs` to `batch` (the per-message hot loop)."""
-        decode = self.decoder.decode
-        clock = self.ticks
-        boundary = clock.next_boundary_ns
-        topics = self._topics
-        extend = batch.extend
-        bad_kind = Kind.BAD_FRAME
-        ticks = 0
-        for recv_ns, parts in msgs:
-            if boundary is None or recv_ns >= boundary:  # one compare per message; the clock only at a boundary
-                due = clock.before(recv_ns)
-                boundary = clock.next_boundary_ns
-                ticks += len(due)
-                extend(due)
-            name = topics.get(parts[0]) if len(parts) == 2 else None
-            if name is None:
-                recs = [self._bad_multipart(recv_ns, parts)]
-            else:
-                recs = decode(name, parts[1], recv_ns)
-            if recs and recs[0].kind == bad_kind:
-                for r in recs:
-                    self._bad[r.payload.get("reason", "?")] += 1
-            extend(recs)
-        self._c["ticks"] += ticks
-
-    def _ticks_before(self, recv_ns: int) -> list[Record]:
-        """Return (and count) the ticks due before a record stamped `recv_ns`."""
-        due = self.ticks.before(recv_ns)
-        self._c["ticks"] += len(due)
-        return due
-
-    def _bad_multipart(self, recv_ns: int, parts: list[bytes]) -> Record:
-        """Return the BAD_FRAME record of a message with the wrong part count or an unknown topic."""
-        reason = "unknown_topic" if len(parts) == 2 else "bad_multipart"
-        topic = parts[0].decode("utf-8", "replace") if parts else ""
-        raw = parts[-1] if len(parts) > 1 else b""
-        return Record(0, recv_ns, Kind.BAD_FRAME, "", 0, 0, {"reason": reason, "topic": topic, "raw": raw})
-
-    def _journal(self, batch: list[Record]) -> None:
-        """Append `batch` in one write, count it, then hand the numbered records on."""
-        if not batch:
-            return
-        t0 = perf_counter_ns()
-        numbered = self.writer.append(batch)
-        t1 = perf_counter_ns()
-        self._c["stage_append_ns"] += t1 - t0
-        self._c["journaled"] += len(numbered)
-        self._c["batches"] += 1
-        if self.on_records is not None:
-            self.on_records(numbered)
-            self._c["stage_apply_ns"] += perf_counter_ns() - t1
-
-    # --- idle -------------------------------------------------------------------------------
-    def _on_idle(self) -> None:
-        """No traffic this poll: ticks for passed seconds, liveness, reconnects, fsync, resync."""
-        now = self.stamper.stamp()
-        recs = list(self.ticks.until(now))
-        self._c["ticks"] += len(recs)
-        silent_ms = self.liveness.check(now)
-        if silent_ms is not None:
-            recs.append(self._control(Kind.GATEWAY_DOWN, now, "silence", silent_ms))
+    def _after(self, now: int, edges: tuple[int, int]) -> None:
+        """Log liveness edges, drain socket events, reconnect while down, log counters now and then."""
+        ing = self.ingest
+        up, down = ing.edges
+        if down != edges[1]:
             self._reconnect_due = now + self.reconnect.next_ns()
-            log.warning("gateway down silent_ms=%d endpoint=%s", silent_ms, self.gw.endpoint)
-        self._journal(recs)
-        if self.liveness.down and now >= self._reconnect_due:
+            log.warning("gateway down silent_ms=%d endpoint=%s", self.gw.silence_ms, self.gw.endpoint)
+        if up != edges[0]:
+            self.reconnect.reset()
+            log.warning("gateway up endpoint=%s", self.gw.endpoint)
+        self._socket_events()
+        if ing.liveness.down and now >= self._reconnect_due:
             self._reopen(now)
-        self.writer.maybe_sync()
-        if self.resync is not None:
-            self.resync.poll()
         if now >= self._next_log:
             if self._next_log:
                 log.info("bridge counters %s", self.format_counters())
             self._next_log = now + self._log_interval_ns
 
-    def _control(self, kind: Kind, now: int, reason: str, silent_ms: int) -> Record:
-        """Return a GATEWAY_UP/DOWN record (and count the transition)."""
-        self._c["gateway_up" if kind == Kind.GATEWAY_UP else "gateway_down"] += 1
-        return Record(0, now, kind, "", 0, 0, {"reason": reason, "silent_ms": int(silent_ms)})
+    def _socket_events(self) -> None:
+        """Count the disconnects ZMQ reports (a message over max_msg_bytes drops the connection)."""
+        mon = self._monitor
+        if mon is None or not mon.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            return
+        try:
+            while True:
+                event = parse_monitor_message(mon.recv_multipart(zmq.NOBLOCK))
+                if event["event"] == zmq.EVENT_DISCONNECTED:
+                    self._c["peer_disconnects"] += 1
+                    log.warning("gateway connection dropped (a message over gateway.max_msg_bytes=%d, or the "
+                                "network) endpoint=%s", self.gw.max_msg_bytes, self.gw.endpoint)
+        except zmq.Again:
+            pass
 
-    # --- sockets ----------------------------------------------------------------------------
-    def _open(self) -> None:
-        assert self._ctx is not None
+    @property
+    def counters(self) -> dict[str, Any]:
+        """Return the ingest counters plus batches, reconnects, peer disconnects and tick lateness."""
+        out = self.ingest.counters
+        out.update(self._c)
+        return out
+
+    def format_counters(self) -> str:
+        """Return the counters as one ``key=value`` line."""
+        c = self.counters
+        bad = c.pop("bad")
+        c.update({f"bad.{k}": v for k, v in bad.items()})
+        return " ".join(f"{k}={v}" for k, v in sorted(c.items()))
+
+    # --- sockets ------------------------------------------------------------------------------
+    def _open_socket(self) -> None:
+        """Create, bound, subscribe and connect the SUB socket (and its disconnect monitor)."""
         sock = self._ctx.socket(zmq.SUB)
-        sock.setsockopt(zmq.RCVHWM, self.rcvhwm)
-        sock.setsockopt(zmq.LINGER, 0)
-        for name in self._topics:
-            sock.setsockopt(zmq.SUBSCRIBE, name)
-        sock.connect(self.gw.endpoint)
+        try:
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.RCVHWM, self.gw.rcvhwm)
+            sock.setsockopt(zmq.MAXMSGSIZE, self.gw.max_msg_bytes)
+            for name in self.gw.topics.names():
+                sock.setsockopt(zmq.SUBSCRIBE, name.encode())
+            sock.connect(self.gw.endpoint)
+        except zmq.ZMQError as e:
+            sock.close(linger=0)
+            raise BridgeError(f"gateway.endpoint: cannot connect to {self.gw.endpoint!r}: {e}") from None
         self._sock = sock
+        self._shadow = zmq.Socket.shadow(sock.underlying)
+        monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._monitor = zmq.Socket.shadow(monitor.underlying)
+        self._monitor_owner = monitor
 
-    def _close(self) -> None:
-        if self._sock is not None:
-            self._sock.close(linger=0)
-            self._sock = None
+    def _close_socket(self) -> None:
+        """Close the SUB socket and its monitor, if open."""
+        if self._sock is None:
+            return
+        self._sock.disable_monitor()
+        if self._monitor_owner is not None:
+            self._monitor_owner.close(linger=0)
+        self._sock.close(linger=0)
+        self._sock = self._shadow = self._monitor = self._monitor_owner = None
 
     def _reopen(self, now: int) -> None:
         """Close and reopen the SUB socket (unless traffic just arrived); schedule the next try."""
-        assert self._sock is not None
-        if self._sock.poll(0, zmq.POLLIN):
+        if self._readable():
             return
-        self._close()
-        self._open()
+        self._close_socket()
+        self._open_socket()
         self._c["reconnects"] += 1
         delay = self.reconnect.next_ns()
         self._reconnect_due = now + delay
-        log.info("gateway reconnect endpoint=%s next_in_ms=%d", self.gw.endpoint, delay // 1_000_000)
+        log.info("gateway reconnect endpoint=%s next_in_ms=%d", self.gw.endpoint, delay // NS_PER_MS)

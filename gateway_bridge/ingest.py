@@ -217,6 +217,11 @@ class Ingest:
             self._c["rest_snapshots"] += 1
         return out
 
+    @property
+    def edges(self) -> tuple[int, int]:
+        """Return how many GATEWAY_UP and GATEWAY_DOWN records were journaled (cheap, for the loop)."""
+        return self._c["gateway_up"], self._c["gateway_down"]
+
     # --- counters -------------------------------------------------------------------------------
     @property
     def counters(self) -> dict[str, Any]:
