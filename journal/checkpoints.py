@@ -70,34 +70,64 @@ def checkpoint_name(seq: int) -> str:
 
 def encode(seq: int, data: bytes, meta: dict[str, Any]) -> bytes:
     """Return the whole file content of a checkpoint."""
+    head, data = _pieces(seq, data, meta)
+    return head + data
+
+
+def _pieces(seq: int, data: bytes, meta: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(header + meta, data): the file content in two pieces, so `data` is never copied."""
     body_meta = msgpack.packb(meta, use_bin_type=True)
     digest = hashlib.sha256()
     digest.update(body_meta)
     digest.update(data)
-    return HEADER.pack(MAGIC, seq, len(body_meta), len(data), digest.digest()) + body_meta + data
+    return HEADER.pack(MAGIC, seq, len(body_meta), len(data), digest.digest()) + body_meta, data
 
 
 def decode(blob: bytes, expect_seq: int | None = None) -> tuple[int, bytes, dict[str, Any]]:
     """Verify and split a checkpoint file's bytes into (seq, data, meta); raise `CheckpointDamaged`."""
-    if len(blob) < HEADER.size:
-        raise CheckpointDamaged(f"truncated header ({len(blob)} of {HEADER.size} bytes)")
-    magic, seq, n_meta, n_data, want = HEADER.unpack_from(blob)
+    seq, n_meta, n_data, want = _header(blob[:HEADER.size], len(blob), expect_seq)
+    body = memoryview(blob)[HEADER.size:]
+    return seq, bytes(body[n_meta:]), _verify(want, bytes(body[:n_meta]), body[n_meta:])
+
+
+def read_checkpoint(path: Path, expect_seq: int | None = None) -> tuple[int, bytes, dict[str, Any]]:
+    """Read and verify one checkpoint file into (seq, data, meta) without copying the data."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        seq, n_meta, n_data, want = _header(f.read(HEADER.size), size, expect_seq)
+        meta_b, data = f.read(n_meta), f.read(n_data)
+    if len(meta_b) + len(data) != n_meta + n_data:
+        raise CheckpointDamaged(f"shrank while being read ({size} bytes)")
+    return seq, data, _verify(want, meta_b, data)
+
+
+def _header(head: bytes, size: int, expect_seq: int | None) -> tuple[int, int, int, bytes]:
+    """Check the header against the file size and name; return (seq, n_meta, n_data, sha256)."""
+    if len(head) < HEADER.size:
+        raise CheckpointDamaged(f"truncated header ({len(head)} of {HEADER.size} bytes)")
+    magic, seq, n_meta, n_data, want = HEADER.unpack(head)
     if magic != MAGIC:
         raise CheckpointDamaged(f"bad magic {magic!r}")
     if expect_seq is not None and seq != expect_seq:
         raise CheckpointDamaged(f"header seq {seq} does not match the file name's {expect_seq}")
-    if HEADER.size + n_meta + n_data != len(blob):
-        raise CheckpointDamaged(f"size {len(blob)} bytes, header says {HEADER.size + n_meta + n_data}")
-    body = memoryview(blob)[HEADER.size:]
-    if hashlib.sha256(body).digest() != want:
+    if HEADER.size + n_meta + n_data != size:
+        raise CheckpointDamaged(f"size {size} bytes, header says {HEADER.size + n_meta + n_data}")
+    return seq, n_meta, n_data, want
+
+
+def _verify(want: bytes, meta_b: bytes, data: bytes | memoryview) -> dict[str, Any]:
+    """Check the SHA-256 of meta + data and decode the meta map."""
+    digest = hashlib.sha256(meta_b)
+    digest.update(data)
+    if digest.digest() != want:
         raise CheckpointDamaged("SHA-256 mismatch")
     try:
-        meta = msgpack.unpackb(body[:n_meta], raw=False, strict_map_key=False)
+        meta = msgpack.unpackb(meta_b, raw=False, strict_map_key=False)
     except (ValueError, msgpack.UnpackException) as e:
         raise CheckpointDamaged(f"meta is not msgpack: {e}") from None
     if not isinstance(meta, dict):
         raise CheckpointDamaged(f"meta is a {type(meta).__name__}, not a map")
-    return seq, bytes(body[n_meta:]), meta
+    return meta
 
 
 class CheckpointStore:
@@ -117,11 +147,11 @@ class CheckpointStore:
             raise ValueError(f"seq: must be in 0..2**64-1, got {seq}")
         if not isinstance(meta, dict):
             raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
-        blob = encode(seq, bytes(data), meta)
+        pieces = _pieces(seq, data, meta)
         path = self.dir / checkpoint_name(seq)
         tmp = self.dir / f"{TMP_PREFIX}{seq:020d}-{uuid.uuid4().hex}{TMP_SUFFIX}"
         try:
-            _write_synced(tmp, blob)
+            _write_synced(tmp, pieces)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -146,7 +176,7 @@ class CheckpointStore:
                 log.info("checkpoint %s covers seq %d beyond the journal's %d: not used", path, seq, max_seq)
                 continue
             try:
-                got_seq, data, meta = decode(path.read_bytes(), expect_seq=seq)
+                got_seq, data, meta = read_checkpoint(path, expect_seq=seq)
             except (OSError, CheckpointDamaged) as e:
                 reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
                 log.warning("checkpoint %s is unreadable (%s): trying an older one", path, reason)
@@ -168,13 +198,14 @@ class CheckpointStore:
                 p.unlink(missing_ok=True)
 
 
-def _write_synced(path: Path, blob: bytes) -> None:
-    """Create `path` with `blob` and fsync it."""
+def _write_synced(path: Path, pieces: tuple[bytes, ...]) -> None:
+    """Create `path` holding `pieces` one after another, and fsync it."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
-        view = memoryview(blob)
-        while view:
-            view = view[os.write(fd, view):]
+        for piece in pieces:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)

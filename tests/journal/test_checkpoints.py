@@ -202,3 +202,16 @@ def test_kill_9_while_saving_leaves_a_valid_checkpoint(tmp_path: Path, delay_s: 
         for seq, p in store.list():  # every file under a checkpoint name is whole
             assert store.load_newest(max_seq=seq).path == p
         last = got.seq
+
+
+def test_engine_state_survives_the_store(tmp_path: Path) -> None:
+    from engine.engine import Engine
+    from tools.registry_file import default_registry
+
+    engine = Engine(default_registry(), ["BTCUSDT", "ETHUSDT"])
+    data = engine.checkpoint()
+    store = CheckpointStore(tmp_path)
+    store.save(engine.last_seq, data, {"registry_hash": engine.registry.content_hash})
+    got = store.load_newest()
+    assert got.data == data and got.meta == {"registry_hash": default_registry().content_hash}
+    assert Engine.restore(got.data).checkpoint() == data
