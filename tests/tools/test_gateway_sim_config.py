@@ -116,3 +116,30 @@ def test_generated_symbol_cannot_also_be_listed() -> None:
     inst = InstrumentConfig("SYM001USDT", "10.00", "0.01", "0.1")
     with pytest.raises(ValueError, match=r"^symbols: 'SYM001USDT' clashes"):
         SyntheticConfig(symbols=("SYM001USDT",), instruments=(inst,), generate_symbols=5, depth=50)
+
+
+def test_example_config_prints_loads_and_has_three_symbols_and_a_gap(tmp_path: Path, capsys) -> None:
+    from tools.cli import main
+
+    assert main(["gateway-sim", "--example"]) == 0
+    path = tmp_path / "example.yaml"
+    path.write_text(capsys.readouterr().out)
+    cfg = load_sim_config(str(path))
+    assert cfg.synthetic.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT") and cfg.faults.drop_delta.every > 0
+    assert cfg.http_endpoint == "127.0.0.1:5558" and cfg.control_endpoint == "tcp://127.0.0.1:5557"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["gateway-sim"], "--config FILE is required"),
+    (["gateway-sim", "--example", "--log-level", "LOUD"], None),
+    (["gateway-sim", "--config", "x.yaml", "--log-level", "LOUD"], "'LOUD' is not a logging level"),
+])
+def test_usage_errors_exit_2_with_one_line(capsys, argv: list[str], words: str | None) -> None:
+    from tools.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err
+    if words is None:
+        assert code == 0  # --example needs no log level
+    else:
+        assert code == 2 and err.count("\n") == 1 and words in err, err

@@ -133,3 +133,13 @@ def test_signal_stops_cleanly_with_exit_0(tmp_path: Path, sig: signal.Signals) -
             p.wait()
         p.stderr.close()
     assert code == 0 and "Traceback" not in err and "status=stopped" in err, err
+
+
+@pytest.mark.timeout(60)
+def test_missing_recording_exits_1_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.frames.jsonl"
+    path = _write(tmp_path, source="recording", recording={"files": [str(missing)], "speed": 0})
+    code, err, took = _run_failing(path)
+    line = _one_line(err)
+    assert code == 1 and str(missing) in line and "No such file or directory" in line, err
+    assert took < START_FAIL_S

@@ -4,20 +4,8 @@ Every ``__post_init__`` raises plain `ValueError("key: message")` with the key r
 dataclass; `tools.typedconfig.build` prefixes the dotted path, so errors stay right when the whole
 config is nested (the demo keeps it under ``gateway_sim:``).
 
-Example (the defaults, with three symbols and an occasional book gap)::
-
-    endpoint: tcp://127.0.0.1:5556          # XPUB of gateway topics
-    control_endpoint: tcp://127.0.0.1:5557  # REP: ping | stats | resubscribe SYMBOL DEPTH
-    http_endpoint: 127.0.0.1:5558           # GET /v5/market/orderbook?category=linear&symbol=S&limit=N
-    source: synthetic
-    synthetic:
-      symbols: [BTCUSDT, ETHUSDT, SOLUSDT]
-      depth: 200
-      rate_hz: 1000                         # total across all symbols
-      generate_symbols: 0                   # N: also SYM001USDT..SYMnnnUSDT with generated instruments
-    faults:
-      drop_delta: {every: 5000}             # a u gap now and then
-      http_stall_ms: 0                      # >0: answer HTTP late; -1: never answer
+`EXAMPLE_YAML` is a documented example (three symbols, an occasional book gap, the HTTP snapshot
+endpoint); ``feature-service gateway-sim --example`` prints it.
 """
 
 from __future__ import annotations
@@ -39,6 +27,31 @@ MAX_GENERATED_SYMBOLS = 10_000
 #: ZMQ endpoints the simulator may bind: loopback TCP with a port, ipc:// paths, inproc:// names.
 _ENDPOINT_RE = re.compile(r"^(tcp://127\.0\.0\.1:(\d{1,5})|ipc://.+|inproc://.+)$")
 _HTTP_RE = re.compile(r"^127\.0\.0\.1:(\d{1,5})$")
+
+
+#: A documented example config: three synthetic symbols, an occasional injected book gap, every
+#: endpoint on loopback (printed by ``feature-service gateway-sim --example``).
+EXAMPLE_YAML = """\
+# feature-service gateway-sim --config FILE  (keys: tools/sim/gateway/config.py)
+endpoint: tcp://127.0.0.1:5556          # XPUB of the gateway topics (tcp://127.0.0.1:PORT, ipc://, inproc://)
+control_endpoint: tcp://127.0.0.1:5557  # REP: ping | stats | resubscribe SYMBOL DEPTH | http_stall MS [EVERY]
+http_endpoint: 127.0.0.1:5558           # GET /v5/market/orderbook?category=linear&symbol=S&limit=N ("" = off)
+source: synthetic
+synthetic:
+  symbols: [BTCUSDT, ETHUSDT, SOLUSDT]  # built-in instruments: BTC, ETH, SOL, DOGE, XRP (USDT)
+  generate_symbols: 0                   # N > 0 adds SYM001USDT..SYMnnnUSDT (benchmarks: 10, 100 symbols)
+  depth: 200                            # orderbook.200.SYMBOL (50 or 200)
+  seed: 1
+  rate_hz: 1000                         # messages per second in total, across all symbols (0: flat out)
+  messages: 0                           # stop after N messages (0: run until SIGINT/SIGTERM)
+faults:
+  drop_delta: {every: 5000}             # an occasional book gap: the shard resyncs
+  http_stall_ms: 0                      # > 0: answer HTTP snapshots N ms late; -1: never answer
+wait_for_subscriber: true               # hold the stream until a subscriber has every topic
+wait_timeout_ms: 0                      # ... for at most this long (0: forever)
+linger_ms: 2000
+log_interval_s: 10
+"""
 
 
 def _in_range(key: str, value: float, lo: float, hi: float) -> None:

@@ -92,9 +92,10 @@ class GatewaySim:
         """`run` on the thread of `start`; errors are kept in `error`, not raised into the thread."""
         try:
             self.run(self._stop)
-        except BaseException as e:  # noqa: BLE001 - reported through status/error and the log
-            if not isinstance(e, SimError):
-                log.exception("gateway_sim failed")
+        except SimError as e:  # kept in status/error; start() raises it when it happens at bind
+            log.error("gateway_sim failed: %s", e)
+        except BaseException:  # noqa: BLE001 - reported through status/error and the log
+            log.exception("gateway_sim failed")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread started by `start` and wait for it."""
@@ -239,8 +240,12 @@ class GatewaySim:
         """Yield ``(due_s, make_frame)``: seconds from start (None: now) and how to make the frame."""
         cfg = self.cfg
         if cfg.source == "recording" and self._frames is None:
-            for due, frame in playback(cfg.recording, cfg.topics):
-                yield due, _const(frame)
+            try:
+                for due, frame in playback(cfg.recording, cfg.topics):
+                    yield due, _const(frame)
+            except (OSError, ValueError) as e:  # a missing or unreadable capture: end with one line
+                where = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
+                raise SimError(f"cannot play recording.files: {where}") from None
             return
         rate = cfg.synthetic.rate_hz
         if self._frames is not None:
