@@ -12,8 +12,8 @@ FsyncPolicy = Literal["always", "interval_ms", "never"]
 class JournalConfig:
     """Typed, frozen journal config (YAML key ``journal``)."""
 
-    #: Directory holding the segment files (created if missing).
-    dir: str = "data/journal"
+    #: Directory holding the segment files (created if missing); a shard defaults it to <data_dir>/journal.
+    dir: str = ""
     #: ``always``: fsync after every append batch; ``interval_ms``: group commit at most every
     #: ``fsync_interval_ms``; ``never``: leave it to the OS. Appends always reach the OS before apply.
     fsync: FsyncPolicy = "interval_ms"

@@ -39,6 +39,8 @@ class JournalWriter:
     def __init__(self, cfg: JournalConfig, clock_ns: Callable[[], int] = time.monotonic_ns,
                  fsync: Callable[[int], None] = os.fsync) -> None:
         self.cfg = cfg
+        if not cfg.dir:
+            raise JournalError("journal.dir: no journal directory given")
         self.dir = Path(cfg.dir)
         self._clock_ns = clock_ns
         self._fsync = fsync

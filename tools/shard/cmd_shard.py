@@ -1,47 +1,86 @@
-"""`feature-service shard --config FILE`: subscribe to ws-gateway and journal every event until signalled."""
+"""`feature-service shard --config FILE`: run one shard until SIGINT/SIGTERM (see tools/shard/node.py)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
-import threading
-
-log = logging.getLogger("shard")
+import asyncio
+import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Attach the shard options."""
-    p.add_argument("--config", required=True, metavar="FILE", help="shard YAML (shard, gateway, journal, registry)")
-    p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    p.add_argument("--config", required=True, metavar="FILE",
+                   help="shard YAML (data_dir, shard, gateway, ticks, journal, publish, api, checkpoint, ...)")
+    p.add_argument("--log-level", default="", metavar="LEVEL",
+                   help="DEBUG, INFO, WARNING or ERROR (default: the config's log.level)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the bridge into the journal until SIGINT/SIGTERM, then sync and close the journal."""
-    from engine.engine import Engine
-    from gateway_bridge.bridge import Bridge
-    from journal.writer import JournalWriter
-    from tools.registry_file import default_registry, load_registry_file
-    from tools.shard.config import load_shard_config
-    from tools.shard.runtime import ShardEngine
+    """Load the config, set logging up, and serve until signalled; exit 1 on a runtime failure."""
+    import uvloop
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from tools.logsetup import parse_level, setup_logging
+    from tools.shard.config import load_shard_config
+    from tools.typedconfig import ConfigError
+
     cfg = load_shard_config(args.config)
-    registry = load_registry_file(cfg.registry) if cfg.registry else default_registry()
-    stop = threading.Event()
+    try:
+        level = parse_level(args.log_level or cfg.log.level)
+    except ValueError as e:
+        raise ConfigError(f"--log-level: {e}") from None
+    setup_logging(level, cfg.log.format)
+    return uvloop.run(serve(cfg))
+
+
+async def serve(cfg) -> int:  # noqa: ANN001 - ShardConfig, imported lazily with the rest
+    """Build the node, serve the API with the node as its background, stop on a signal or a failure."""
+    import signal
+
+    import structlog
+
+    from api.app import create_app
+    from api.server import start_server
+    from journal.errors import JournalError
+    from tools.shard.node import ShardNode
+    from tools.shard.systemd import Heartbeat, Notifier, watchdog_task
+    from tools.shard.view import NodeView
+
+    log = structlog.get_logger("feature_service.shard")
+    try:
+        node = ShardNode(cfg)
+    except (OSError, JournalError) as e:  # journal locked, unwritable, corrupt: one line, exit 1
+        print(f"feature-service shard: {e}", file=sys.stderr)
+        return 1
+    notifier = Notifier.from_env()
+    node.heartbeat = heartbeat = Heartbeat((notifier.watchdog_interval_s or 10.0) / 2)
+    app = create_app(NodeView(node, _owners(cfg)), node.metrics, token=cfg.api.token,
+                     max_body_bytes=cfg.api.max_body_bytes, background=[node.background])
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    with JournalWriter(cfg.journal) as writer:
-        log.info("shard start name=%s symbols=%s journal=%s next_seq=%d endpoint=%s", cfg.shard.name,
-                 ",".join(cfg.shard.symbols), cfg.journal.dir, writer.next_seq, cfg.gateway.endpoint)
-        shard = ShardEngine(Engine(registry, cfg.shard.symbols))
-        replayed = shard.warm_up(cfg.journal.dir)
-        log.info("engine warm registry=%s records=%d", registry.content_hash[:12], replayed)
-        # Append-before-apply: the bridge hands the engine only records the journal has taken.
-        bridge = Bridge(cfg, writer, on_records=shard.on_records)
-        shard.sink = bridge
-        bridge.run(stop)
-        writer.sync()
-        log.info("shard stop name=%s next_seq=%d vectors=%d notices=%s %s", cfg.shard.name, writer.next_seq,
-                 shard.vectors, dict(shard.notices), bridge.format_counters())
-    return 0
+        loop.add_signal_handler(sig, node.stopped.set)
+    try:
+        server = await start_server(app, cfg.api.host, cfg.api.port)
+    except Exception as e:  # noqa: BLE001 - a socket that cannot bind, a bad endpoint: one line, exit 1
+        node.close()
+        print(f"feature-service shard: {e}", file=sys.stderr)
+        return 1
+    watchdog = asyncio.create_task(watchdog_task(notifier, heartbeat))
+    notifier.ready(f"serving {len(cfg.shard.symbols)} symbols; API {server.url}")
+    log.info("api_listening", url=server.url)
+    await node.stopped.wait()
+    notifier.stopping()
+    watchdog.cancel()
+    await server.close()  # runs the node's cleanup: stop the loop, checkpoint, close the journal
+    log.info("shard_stopped", exit_code=node.exit_code, next_seq=node.writer.next_seq)
+    return node.exit_code
+
+
+def _owners(cfg) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+    """Symbol → (shard, API URL) of the other shards, from the cluster config when there is one."""
+    if not cfg.cluster:
+        return {}
+    from tools.cluster.config import load_cluster_config
+
+    cluster = load_cluster_config(cfg.cluster)
+    return {sym: owner for s in cluster.shards for sym in s.symbols
+            if (owner := cluster.owner_of(sym)) is not None and owner[0] != cfg.shard.name}
