@@ -47,7 +47,7 @@ class FeatureFileWriter:
         for v in vectors:
             if v.registry_hash != self.hash:
                 raise FeatureTableError(f"vector at {v.ts_ns} was computed with registry {v.registry_hash[:12]}, "
-                                 f"file is {self.hash[:12]}")
+                                        f"file is {self.hash[:12]}")
             self._pending.append(v)
             if len(self._pending) >= self.batch_rows:
                 self._flush()
