@@ -5,7 +5,9 @@
 exactly one more request after its answer (that answer may predate the new need); at most one
 request per book is in flight; after a timeout, a rejection, an error *and* after an answer the
 book's next request waits out its capped exponential back-off, so a book that keeps failing is asked
-at most once per interval. `done` (the engine applied a snapshot) starts the back-off over and
+at most once per interval. An answer not followed by `done` within ``timeout_ms`` (the promised
+snapshot never arrived or was not applied) queues the book again. `done` (the engine applied a
+snapshot) starts the back-off over and
 returns how long the episode took since its first request; it never cancels a queued or owed
 request (an HTTP answer can predate the need that was registered while it was in flight), so at
 worst one extra, rate-limited snapshot is asked for. A `Snapshot` answer goes to ``on_snapshot``;
@@ -173,6 +175,8 @@ class _Book:
     attempt: int = 0
     #: When the first request of this episode was made (None: no episode open).
     first_ns: int | None = None
+    #: When the last answer came while no snapshot has been applied since (None: not waiting).
+    answered_ns: int | None = None
 
 
 Sleep = Callable[[float], Awaitable[object]]
@@ -189,6 +193,7 @@ class Resyncer:
         self.source = source
         self.cfg = cfg
         self.timeout_s = cfg.timeout_ms / 1000
+        self.timeout_ns = cfg.timeout_ms * MS
         self.on_snapshot = on_snapshot
         self.on_event = on_event
         self.clock_ns = clock_ns
@@ -208,7 +213,7 @@ class Resyncer:
                 self.counters["again"] += 1
             self.counters["deduplicated"] += 1
             return False
-        b.queued, b.reason = True, reason
+        b.queued, b.reason, b.answered_ns = True, reason, None
         self._open_episode(b)
         self.counters["requested"] += 1
         self._wake.set()
@@ -220,6 +225,7 @@ class Resyncer:
         if b is None:
             return None
         b.backoff.reset()
+        b.answered_ns = None
         now = self.clock_ns()
         first, b.first_ns = b.first_ns, None
         if b.queued and (b.again or not b.in_flight):  # still owed a request: a new episode
@@ -251,6 +257,7 @@ class Resyncer:
     def _launch_due(self) -> None:
         """Start one attempt for every queued book whose back-off has passed, oldest due first."""
         now = self.clock_ns()
+        self._requeue_unapplied(now)
         due = [b for b in self._books.values() if b.queued and not b.in_flight and b.due_ns <= now]
         for b in sorted(due, key=lambda b: b.due_ns):
             self._open_episode(b)  # a retry after done() came while it was in flight
@@ -262,9 +269,23 @@ class Resyncer:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _requeue_unapplied(self, now: int) -> None:
+        """Queue again a book answered `timeout_ms` ago whose snapshot was never applied.
+
+        "ok" promises a snapshot on the stream, which can still be lost (a PUB drops at its
+        high-water mark); without this the book would stay invalid until its next gap.
+        """
+        for b in self._books.values():
+            if b.answered_ns is not None and now - b.answered_ns >= self.timeout_ns:
+                b.answered_ns, b.queued = None, True
+                self.counters["unapplied"] += 1
+                self._emit("timeout", b, f"no snapshot applied within {self.timeout_s:g} s of the answer")
+
     def _next_due_s(self) -> float | None:
-        """Seconds until the next queued, idle book is due (None: nothing is waiting)."""
+        """Seconds until the next queued idle book is due or an answer goes stale (None: neither)."""
         waiting = [b.due_ns for b in self._books.values() if b.queued and not b.in_flight]
+        waiting += [b.answered_ns + self.timeout_ns for b in self._books.values()
+                    if b.answered_ns is not None]
         if not waiting:
             return None
         return max(0.0, (min(waiting) - self.clock_ns()) / NS_PER_S)
@@ -304,6 +325,8 @@ class Resyncer:
         """An answer: stay queued only if one more is owed; wait out the back-off before it."""
         b.in_flight = False
         b.queued, b.again = b.again, False
+        waiting = b.first_ns is not None and not b.queued  # for done(); else re-asked in timeout
+        b.answered_ns = self.clock_ns() if waiting else None
         if b.first_ns is None:  # done() came first (snapshot before "ok"): a fresh back-off
             delay = self.cfg.backoff.initial_ms * MS
         else:

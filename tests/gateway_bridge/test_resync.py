@@ -148,6 +148,7 @@ def test_asking_for_a_queued_book_is_a_no_op() -> None:
         assert h.r.pending() == ["orderbook.50.BTCUSDT"]
         h.src.answer("BTCUSDT", 50, Accepted())
         await settle()
+        assert h.r.done("BTCUSDT", 50) is not None  # the snapshot came on the stream and was applied
         h.clock.advance_ms(10_000)
         await settle()
         assert h.src.calls == [("BTCUSDT", 50)] and h.r.pending() == []
@@ -174,6 +175,7 @@ def test_asked_again_while_in_flight_owes_exactly_one_more_request() -> None:
         assert len(h.src.calls) == 2
         h.src.answer("SOLUSDT", 50, Accepted())
         await settle()
+        assert h.r.done("SOLUSDT", 50) is not None  # the snapshot came on the stream and was applied
         h.clock.advance_ms(10_000)
         await settle()
         assert len(h.src.calls) == 2 and h.r.pending() == []
@@ -193,10 +195,36 @@ def test_asked_again_while_waiting_out_a_back_off_owes_nothing_more() -> None:
         await settle()
         h.src.answer("SOLUSDT", 50, Accepted())
         await settle()
+        assert h.r.done("SOLUSDT", 50) is not None  # the snapshot came on the stream and was applied
         h.clock.advance_ms(10_000)
         await settle()
         assert len(h.src.calls) == 2 and h.r.pending() == []
     drive(scenario)
+
+
+def test_an_answer_without_a_snapshot_applied_is_asked_again_after_timeout_ms() -> None:
+    """"ok" but the snapshot was lost on the stream: re-asked, so the book cannot stay invalid."""
+    async def scenario(h: Harness) -> None:
+        h.r.request("BTCUSDT", 50, "gap")
+        await settle()
+        h.src.answer("BTCUSDT", 50, Accepted())
+        await settle()
+        h.clock.advance_ms(CFG.timeout_ms - 10)
+        await settle()
+        assert h.r.pending() == [] and len(h.src.calls) == 1
+        h.clock.advance_ms(10)  # timeout_ms after the answer, past its 100 ms back-off
+        await settle()
+        assert len(h.src.calls) == 2
+        h.src.answer("BTCUSDT", 50, Accepted())
+        await settle()
+        assert h.r.done("BTCUSDT", 50) == pytest.approx(1.0)
+        h.clock.advance_ms(60_000)
+        await settle()
+        assert len(h.src.calls) == 2, "applied: nothing more to ask"
+    h = drive(scenario, via="zmq")
+    assert h.kinds() == ["requested", "accepted", "timeout", "requested", "accepted"]
+    assert h.events[2].detail == "no snapshot applied within 1 s of the answer"
+    assert h.r.counters["unapplied"] == 1
 
 
 def _send_times(fails: int, answer: Callable[[], BaseException]) -> list[int]:
