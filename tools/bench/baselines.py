@@ -37,6 +37,10 @@ class NaiveBook:
         self.bids = dict(sorted(self.bids.items(), reverse=True)[: self.depth])
         self.asks = dict(sorted(self.asks.items())[: self.depth])
 
+    def best_prices(self) -> tuple[float | None, float | None]:
+        """Best bid and best ask price (None for an empty side)."""
+        return (max(self.bids) if self.bids else None, min(self.asks) if self.asks else None)
+
     def top(self, side: str, k: int) -> list[tuple[float, float]]:
         """Best k levels of a side."""
         return sorted(self.bids.items(), reverse=True)[:k] if side == "bid" else sorted(self.asks.items())[:k]

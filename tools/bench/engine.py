@@ -204,9 +204,9 @@ def _naive_one(sym: NaiveSymbol, r: Any) -> None:
     elif r.kind == Kind.BOOK_SNAPSHOT:
         sym.book.snapshot(p["b"].tolist(), p["a"].tolist())
     elif r.kind == Kind.BOOK_DELTA:
-        before = (sym.book.top("bid", 1), sym.book.top("ask", 1))
+        before = sym.book.best_prices()
         sym.book.delta(p["b"].tolist(), p["a"].tolist())
-        if before != (sym.book.top("bid", 1), sym.book.top("ask", 1)):
+        if before != sym.book.best_prices():  # churn counts best-price changes, not size changes
             sym.churn.append(r.recv_ns)
     elif r.kind == Kind.TRADES:
         sym.trades.extend((r.recv_ns, float(px), float(v), int(s)) for px, v, s in zip(p["p"], p["v"], p["side"], strict=True))
