@@ -296,7 +296,10 @@ class SimConfig:
     #: PUB endpoint (an XPUB socket, so the simulator can wait for its subscriber):
     #: ``tcp://127.0.0.1:PORT``, ``ipc://PATH`` or ``inproc://NAME``.
     endpoint: str = "tcp://127.0.0.1:5556"
-    #: REP control endpoint ("resubscribe SYMBOL DEPTH", "ping", "stats"); empty disables it.
+    #: REP control endpoint; empty disables it. Requests: ``ping`` -> ``pong``; ``stats`` -> counters;
+    #: ``resubscribe SYMBOL DEPTH`` -> ``ok`` and a fresh snapshot on the stream (``u`` continues);
+    #: ``http_stall MS [EVERY]`` -> ``ok`` and the HTTP stall fault changed (MS 0 ends it, -1 never
+    #: answers); anything else -> ``error ...``.
     control_endpoint: str = "tcp://127.0.0.1:5557"
     #: HTTP snapshot endpoint ``127.0.0.1:PORT`` answering Bybit's
     #: ``GET /v5/market/orderbook?category=linear&symbol=S&limit=N`` from the live synthetic book
