@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from tools.offline.feature_table import write_by_registry
+    from tools.offline.feature_table import FeatureTableError, write_by_registry
     from tools.offline.replay import ReplaySummary, replay
     from tools.registry_file import load_registry_file
 
@@ -49,8 +49,12 @@ def run(args: argparse.Namespace) -> int:
     symbols = [s for s in args.symbols.split(",") if s] or None
     from_ns, to_ns = parse_iso_ns(args.from_, "from"), parse_iso_ns(args.to, "to")
     summary = ReplaySummary()
-    files = write_by_registry(Path(args.out), replay(args.journal, registry, symbols, from_ns, to_ns, summary),
-                              summary.registries)
+    try:
+        files = write_by_registry(Path(args.out), replay(args.journal, registry, symbols, from_ns, to_ns, summary),
+                                  summary.registries)
+    except FeatureTableError as e:
+        print(f"feature-service replay: {e}", file=sys.stderr)
+        return 1
     doc = {"out": args.out, "files": {h: str(p) for h, p in files.items()}, "rows": summary.vectors,
            "records": summary.records, "registry_hashes": sorted(files), "notices": summary.notices,
            "counters": summary.counters}
