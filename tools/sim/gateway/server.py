@@ -39,7 +39,8 @@ EARLY_S = 0.001
 
 
 class SimError(RuntimeError):
-    """The simulator cannot run: a socket could not be bound (the message names endpoint and reason)."""
+    """The simulator cannot run: a socket could not be bound or a recording could not be read (the
+    message names the endpoint or file and the OS reason; the CLI prints it as one line, exit 1)."""
 
 
 def _now_ms() -> int:
@@ -62,7 +63,7 @@ class GatewaySim:
         self.status = "new"
         self.error: BaseException | None = None
         self.ready = threading.Event()
-        #: Guards the market (and the counters) between the publishing loop and the HTTP thread.
+        #: Guards the market between the publishing loop (make + send) and the HTTP thread (copy).
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
