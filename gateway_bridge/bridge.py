@@ -69,6 +69,7 @@ class Bridge:
     # --- lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
         """Connect the SUB socket and subscribe; a malformed endpoint raises `BridgeError` naming it."""
+        self.ingest.decoder.warm_up()
         self._open_socket()
         self.ingest.watch()
         log.info("bridge open endpoint=%s rcvhwm=%d max_msg_bytes=%d", self.gw.endpoint, self.gw.rcvhwm,
