@@ -6,10 +6,9 @@ exactly one more request after its answer (that answer may predate the new need)
 request per book is in flight; after a timeout, a rejection, an error *and* after an answer the
 book's next request waits out its capped exponential back-off, so a book that keeps failing is asked
 at most once per interval. An answer not followed by `done` within ``timeout_ms`` (the promised
-snapshot never arrived or was not applied) queues the book again. `done` (the engine applied a
-snapshot) starts the back-off over and
-returns how long the episode took since its first request; it never cancels a queued or owed
-request (an HTTP answer can predate the need that was registered while it was in flight), so at
+snapshot never arrived, or the REST body did not decode) queues the book again. `done` (the engine
+applied a snapshot) starts the back-off over and returns how long the episode took since its first
+request; it never cancels a queued or owed request (an HTTP answer can predate the need that was registered while it was in flight), so at
 worst one extra, rate-limited snapshot is asked for. A `Snapshot` answer goes to ``on_snapshot``;
 every transition goes to ``on_event`` as a `ResyncEvent`. Several books can be in flight at once;
 the ZMQ source serialises them itself (one REQ socket), and its timeout starts once the request
@@ -276,7 +275,7 @@ class Resyncer:
         high-water mark); without this the book would stay invalid until its next gap.
         """
         for b in self._books.values():
-            if b.answered_ns is not None and now - b.answered_ns >= self.timeout_ns:
+            if b.answered_ns is not None and not b.queued and now - b.answered_ns >= self.timeout_ns:
                 b.answered_ns, b.queued = None, True
                 self.counters["unapplied"] += 1
                 self._emit("timeout", b, f"no snapshot applied within {self.timeout_s:g} s of the answer")
@@ -285,7 +284,7 @@ class Resyncer:
         """Seconds until the next queued idle book is due or an answer goes stale (None: neither)."""
         waiting = [b.due_ns for b in self._books.values() if b.queued and not b.in_flight]
         waiting += [b.answered_ns + self.timeout_ns for b in self._books.values()
-                    if b.answered_ns is not None]
+                    if b.answered_ns is not None and not b.queued]
         if not waiting:
             return None
         return max(0.0, (min(waiting) - self.clock_ns()) / NS_PER_S)
@@ -344,7 +343,7 @@ class Resyncer:
             self.on_snapshot(b.symbol, b.depth, body)
         except Exception as e:
             log.exception("resync on_snapshot failed symbol=%s depth=%d", b.symbol, b.depth)
-            b.queued = True
+            b.queued, b.answered_ns = True, None
             self._emit("error", b, clip(f"on_snapshot: {type(e).__name__}: {e}"))
 
     def _failed(self, b: _Book, kind: str, detail: str) -> None:

@@ -202,12 +202,13 @@ def test_asked_again_while_waiting_out_a_back_off_owes_nothing_more() -> None:
     drive(scenario)
 
 
-def test_an_answer_without_a_snapshot_applied_is_asked_again_after_timeout_ms() -> None:
-    """"ok" but the snapshot was lost on the stream: re-asked, so the book cannot stay invalid."""
+@pytest.mark.parametrize("answer", [Accepted(), Snapshot(b"not a book")], ids=["ok", "rest"])
+def test_an_answer_without_a_snapshot_applied_is_asked_again_after_timeout_ms(answer: Answer) -> None:
+    """"ok" but the snapshot was lost on the stream, or a REST body that did not decode: re-asked."""
     async def scenario(h: Harness) -> None:
         h.r.request("BTCUSDT", 50, "gap")
         await settle()
-        h.src.answer("BTCUSDT", 50, Accepted())
+        h.src.answer("BTCUSDT", 50, answer)
         await settle()
         h.clock.advance_ms(CFG.timeout_ms - 10)
         await settle()
@@ -215,14 +216,15 @@ def test_an_answer_without_a_snapshot_applied_is_asked_again_after_timeout_ms() 
         h.clock.advance_ms(10)  # timeout_ms after the answer, past its 100 ms back-off
         await settle()
         assert len(h.src.calls) == 2
-        h.src.answer("BTCUSDT", 50, Accepted())
+        h.src.answer("BTCUSDT", 50, answer)
         await settle()
         assert h.r.done("BTCUSDT", 50) == pytest.approx(1.0)
         h.clock.advance_ms(60_000)
         await settle()
         assert len(h.src.calls) == 2, "applied: nothing more to ask"
-    h = drive(scenario, via="zmq")
-    assert h.kinds() == ["requested", "accepted", "timeout", "requested", "accepted"]
+    h = drive(scenario)
+    kind = "accepted" if isinstance(answer, Accepted) else "snapshot"
+    assert h.kinds() == ["requested", kind, "timeout", "requested", kind]
     assert h.events[2].detail == "no snapshot applied within 1 s of the answer"
     assert h.r.counters["unapplied"] == 1
 
