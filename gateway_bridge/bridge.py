@@ -22,6 +22,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from time import perf_counter_ns
 from typing import Any
 
 import zmq
@@ -38,7 +39,8 @@ log = logging.getLogger("gateway_bridge.bridge")
 #: The loop timer wakes this long before a tick boundary; the rest is spun on the clock.
 SPIN_NS = 2 * NS_PER_MS
 #: Counters of the bridge itself (the ingest pipeline's are merged into `Bridge.counters`).
-COUNTERS = ("batches", "reconnects", "peer_disconnects", "tick_late_max_us", "tick_late_last_us")
+COUNTERS = ("batches", "reconnects", "peer_disconnects", "tick_late_max_us", "tick_late_last_us",
+            "stage_recv_ns", "stage_ingest_ns")
 
 
 class BridgeError(RuntimeError):
@@ -122,12 +124,17 @@ class Bridge:
             await self._wait()
             out, self._queued = self._queued, []
             edges = ing.edges
-            out += ing.messages(self._drain())
+            t0 = perf_counter_ns()
+            msgs = self._drain()
+            t1 = perf_counter_ns()
+            out += ing.messages(msgs)
             now = ing.stamp()
             idle = ing.idle(now)
             if idle:
                 self._note_ticks(idle, now)
                 out += idle
+            self._c["stage_recv_ns"] += t1 - t0
+            self._c["stage_ingest_ns"] += perf_counter_ns() - t1
             self._after(now, edges)
             if out:
                 self._c["batches"] += 1
