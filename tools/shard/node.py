@@ -189,7 +189,7 @@ class ShardNode:
         self.events.notice(n)
         if n.resync:
             self._request_resync(n.symbol, n.depth, n.event)
-        elif n.event == "recovered" and self.resyncer is not None:
+        elif n.event in ("recovered", "reset") and self.resyncer is not None:  # a snapshot made it valid
             seconds = self.resyncer.done(n.symbol, n.depth)
             if seconds is not None:
                 self.events.resync_completed(n.symbol, n.depth, self.via, seconds)
