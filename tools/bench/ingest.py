@@ -5,8 +5,10 @@ go through every measurement:
 
 - end to end, per fsync policy: a forked simulator process blasts them over ipc:// (XPUB waits for
   the subscriber; SNDHWM/RCVHWM 0, so nothing can be dropped) into a `Bridge` writing a fresh
-  journal; msgs/s from the first receive to the last journal append, stage costs from the bridge's
-  own per-batch timers, loss = sent - journaled market records (read back with JournalReader);
+  journal through the shard's asyncio loop (`Bridge.next_batch` -> `JournalWriter.append`, no
+  engine); msgs/s from the first receive to the last journal append, receive and decode + ticks
+  costs from the bridge's own per-batch timers, append timed around each call, loss = sent -
+  journaled market records (read back with JournalReader);
 - stage by stage in process: decoder alone, journal frame encoding alone, journal append alone;
 - a naive baseline: ``json.loads`` + ``pickle.dump`` appended to a file.
 
@@ -143,49 +145,66 @@ def _end_to_end(frames: list, root: Path, policy: str, repeats: int, batch: int)
 def _one_run(frames: list, path: Path, policy: str, batch: int) -> dict[str, Any]:
     """Blast `frames` from a forked simulator into a Bridge + JournalWriter; return the figures."""
     import multiprocessing as mp
-    import threading
 
-    from gateway_bridge.bridge import Bridge
+    import uvloop
+
     from gateway_bridge.config import GatewayConfig
     from journal.config import JournalConfig
     from journal.writer import JournalWriter
-    from tools.shard.config import ShardConfig, ShardSection
 
     path.mkdir(parents=True)
     endpoint = f"ipc://{path}/gw"
-    cfg = ShardConfig(shard=ShardSection(name="bench", symbols=SYMBOLS),
-                      gateway=GatewayConfig(endpoint=endpoint, control_endpoint="", max_batch=batch,
-                                            silence_ms=60_000),
-                      journal=JournalConfig(dir=str(path / "journal"), fsync=policy))
-    child = mp.get_context("fork").Process(target=_blast, args=(endpoint, frames), daemon=True)
-    stop = threading.Event()
+    gw = GatewayConfig(endpoint=endpoint, control_endpoint="", max_batch=batch, silence_ms=60_000,
+                       rcvhwm=0)
     n = len(frames)
-    marks: dict[str, int] = {}
-
-    def on_records(recs: list) -> None:
-        marks.setdefault("first_ns", recs[0].recv_ns)
-        if bridge.counters["received"] >= n:
-            marks["last_ns"] = time.time_ns()
-            stop.set()
-
-    watchdog = threading.Timer(120.0, stop.set)
-    with JournalWriter(cfg.journal) as writer:
-        bridge = Bridge(cfg, writer, on_records=on_records)
+    # Fork before this process has a ZMQ context or an event loop; the XPUB waits for our subscriber.
+    child = mp.get_context("fork").Process(target=_blast, args=(endpoint, frames), daemon=True)
+    with JournalWriter(JournalConfig(dir=str(path / "journal"), fsync=policy)) as writer:
         child.start()
-        watchdog.start()
         try:
-            bridge.run(stop)
+            marks, c = uvloop.run(_drive(gw, writer, n, timeout_s=120.0))
         finally:
-            watchdog.cancel()
             child.join(30)
         writer.sync()
-    c = bridge.counters
-    elapsed = (marks.get("last_ns", time.time_ns()) - marks.get("first_ns", 0)) / 1e9
+    elapsed = (marks["last_ns"] - marks["first_ns"]) / 1e9 if marks["first_ns"] else 0.0
     journaled = _count_market(path / "journal")
     return {"msgs_s": c["received"] / elapsed if elapsed > 0 else 0.0, "received": c["received"],
             "loss": n - journaled, "bad": c["bad_total"],
-            "recv_us": c["stage_recv_ns"] / 1e3 / n, "decode_us": c["stage_decode_ns"] / 1e3 / n,
-            "append_us": c["stage_append_ns"] / 1e3 / n, "batches": c["batches"]}
+            "recv_us": c["stage_recv_ns"] / 1e3 / n, "decode_us": c["stage_ingest_ns"] / 1e3 / n,
+            "append_us": marks["append_ns"] / 1e3 / n, "batches": c["batches"]}
+
+
+async def _drive(gw: Any, writer: Any, n: int, timeout_s: float) -> tuple[dict[str, int], dict[str, Any]]:
+    """The shard's ingest loop without the engine: next_batch -> append, until `n` messages arrived.
+
+    Returns the marks (first receive, last append, ns spent in append) and the bridge counters.
+    """
+    import zmq.asyncio
+
+    from gateway_bridge.bridge import Bridge
+    from gateway_bridge.config import TicksConfig
+
+    ctx = zmq.asyncio.Context()
+    bridge = Bridge(gw, TicksConfig(), SYMBOLS, last_recv_ns=writer.last_recv_ns, ctx=ctx)
+    marks = {"first_ns": 0, "last_ns": 0, "append_ns": 0}
+    ingest_c = bridge.ingest.counters
+    try:
+        await bridge.open()
+        deadline = time.monotonic() + timeout_s
+        while ingest_c["received"] < n and time.monotonic() < deadline:
+            recs = await bridge.next_batch()
+            t0 = time.perf_counter_ns()
+            writer.append(recs)
+            marks["append_ns"] += time.perf_counter_ns() - t0
+            if not marks["first_ns"]:
+                marks["first_ns"] = recs[0].recv_ns
+            writer.maybe_sync()
+            ingest_c = bridge.ingest.counters
+        marks["last_ns"] = time.time_ns()
+        return marks, bridge.counters
+    finally:
+        await bridge.close()
+        ctx.destroy(linger=0)
 
 
 def _blast(endpoint: str, frames: list) -> None:
