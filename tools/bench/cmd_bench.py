@@ -1,4 +1,4 @@
-"""`feature-service bench ingest|engine|journal`: print measured figures beside a naive baseline."""
+"""`feature-service bench ingest|engine|journal|latency|restart`: print measured figures beside a naive baseline."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ BENCHES = {
     "ingest": ("tools.bench.ingest", "simulator -> bridge -> journal throughput per fsync policy"),
     "engine": ("tools.bench.engine", "order book, apply, tick and replay costs"),
     "journal": ("tools.bench.journal", "journal write and read throughput"),
+    "latency": ("tools.bench.latency", "tick boundary -> features.live subscriber latency; GET /features/latest"),
+    "restart": ("tools.bench.restart", "shard start -> first vector on a 24 h journal, with and without a checkpoint"),
 }
 
 
