@@ -123,7 +123,7 @@ class Bridge:
         while True:
             await self._wait()
             out, self._queued = self._queued, []
-            edges = ing.edges
+            edges = self._edges()
             t0 = perf_counter_ns()
             msgs = self._drain()
             t1 = perf_counter_ns()
@@ -219,16 +219,27 @@ class Bridge:
             self._c["tick_late_last_us"] = late_us
             self._c["tick_late_max_us"] = max(self._c["tick_late_max_us"], late_us)
 
-    def _after(self, now: int, edges: tuple[int, int]) -> None:
-        """Log liveness edges, drain socket events, reconnect while down, log counters now and then."""
+    def _edges(self) -> tuple[int, int, int, int]:
+        """Return the counts whose change the loop acts on or logs: up, down, tick gaps, bad-frame summaries."""
         ing = self.ingest
-        up, down = ing.edges
+        return (*ing.edges, ing.ticks.gaps, ing.budget.summaries)
+
+    def _after(self, now: int, edges: tuple[int, int, int, int]) -> None:
+        """Act on liveness edges, drain socket events, reconnect while down, log counters now and then."""
+        ing = self.ingest
+        up, down, gaps, summaries = self._edges()
         if down != edges[1]:
             self._reconnect_due = now + self.reconnect.next_ns()
             log.warning("gateway down silent_ms=%d endpoint=%s", self.gw.silence_ms, self.gw.endpoint)
         if up != edges[0]:
             self.reconnect.reset()
             log.warning("gateway up endpoint=%s", self.gw.endpoint)
+        if gaps != edges[2]:
+            log.warning("tick gap: seconds past ticks.max_backfill_s journaled as one TICK_GAP total_seconds=%d",
+                        ing.ticks.gap_seconds)
+        if summaries != edges[3]:
+            log.warning("bad frames over gateway.bad_frames_max_bytes_per_s summarised total=%d bytes_dropped=%d",
+                        ing.budget.summarised, ing.budget.dropped_bytes)
         self._socket_events()
         if ing.liveness.down and now >= self._reconnect_due:
             self._reopen(now)
