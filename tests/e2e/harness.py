@@ -391,6 +391,21 @@ def unanswered_resyncs(recs: list, settle_ns: int = NS) -> list:
             and last_snapshot.get(r.payload["topic"], 0) < r.seq]
 
 
+def fold_steps(journal: Path) -> list[tuple[Any, list, bool | None]]:
+    """Fold the journal one record at a time: (record, its notices, its symbol's book valid after it)."""
+    from engine.replay import Fold
+    from journal.reader import JournalReader
+    from tools.offline.replay import open_engine
+
+    fold = Fold(open_engine(str(journal)))
+    out = []
+    for rec in JournalReader(journal).records():
+        notices = fold.batch((rec,)).notices
+        state = fold.engine.states.get(rec.symbol) if rec.symbol else None
+        out.append((rec, notices, None if state is None else bool(state.book_valid())))
+    return out
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["record"]:
         _record(sys.argv[2], sys.argv[3], sys.argv[4:])
