@@ -29,6 +29,17 @@ class PublishError(OSError):
         super().__init__(f"cannot bind features.live endpoint {endpoint}: {reason}")
 
 
+def _check_tcp_port(endpoint: str) -> None:
+    """Refuse a tcp:// port outside 0..65535 (libzmq would silently bind it modulo 65536)."""
+    if not endpoint.startswith("tcp://"):
+        return
+    host, colon, port = endpoint[len("tcp://"):].rpartition(":")
+    if not colon:
+        raise PublishError(endpoint, "no port (tcp://HOST:PORT)")
+    if port != "*" and not (port.isdigit() and int(port) <= 65535):
+        raise PublishError(endpoint, f"port {port!r} is not in 0..65535 or *")
+
+
 class Publisher:
     """Bind `endpoint` and publish vectors on it; `published` and `dropped` count the outcomes."""
 
@@ -36,6 +47,7 @@ class Publisher:
                  nodrop: bool = True) -> None:
         if not 1 <= sndhwm <= 100_000_000:
             raise ValueError(f"sndhwm: must be in 1..100000000, got {sndhwm}")
+        _check_tcp_port(endpoint)
         self.endpoint = endpoint
         self.published = 0
         self.dropped = 0
@@ -47,7 +59,7 @@ class Publisher:
             self._sock.bind(endpoint)
         except zmq.ZMQError as e:
             self._sock.close(linger=0)
-            raise PublishError(endpoint, e.strerror) from None
+            raise PublishError(endpoint, zmq.strerror(e.errno)) from None
         self.bound = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     def publish(self, vectors: Iterable[Vector | WireVector]) -> int:
