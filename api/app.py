@@ -151,18 +151,17 @@ async def features_schema(request: web.Request) -> web.Response:
 
 async def _registry_text(request: web.Request) -> str | None:
     """Return the YAML body of a reload request (None when empty); 413/415/400 when unusable."""
-    ctype = request.headers.get(hdrs.CONTENT_TYPE)
-    if ctype is not None and request.content_type not in YAML_TYPES:
-        raise ApiError(415, f"Content-Type {request.content_type} is not a registry: send "
-                            f"{' or '.join(YAML_TYPES)}")
     limit = request.app[SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"request body of {request.content_length} bytes exceeds the limit of {limit}")
     body = await request.read()
     if not body:
         return None
-    if ctype is None:
+    if hdrs.CONTENT_TYPE not in request.headers:
         raise ApiError(415, f"missing Content-Type: send the registry as {YAML_TYPES[0]}")
+    if request.content_type not in YAML_TYPES:
+        raise ApiError(415, f"Content-Type {request.content_type} is not a registry: send "
+                            f"{' or '.join(YAML_TYPES)}")
     try:
         return body.decode(request.charset or "utf-8")
     except (UnicodeDecodeError, LookupError) as e:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 from aiohttp import web
 
 
@@ -26,13 +29,14 @@ async def start_server(app: web.Application, host: str = "127.0.0.1", port: int 
     """Start `app` on host:port (port 0: any free one); raise ServerError naming host:port if it cannot."""
     if not 0 <= port <= 65535:
         raise ValueError(f"port: must be in 0..65535, got {port}")
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=shutdown_timeout)
+    site = web.TCPSite(runner, host, port)
     try:
         await site.start()
     except OSError as e:
         await runner.cleanup()
-        raise ServerError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        reason = e.strerror if isinstance(e, socket.gaierror) or not e.errno else os.strerror(e.errno)
+        raise ServerError(f"cannot listen on {host}:{port}: {reason}") from None
     bound = runner.addresses[0][1]
     return Server(runner, host, bound)
