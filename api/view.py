@@ -15,7 +15,7 @@ Every method is called on the event loop thread and must not block.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol, TypedDict
+from typing import NamedTuple, Protocol, TypedDict, runtime_checkable
 
 from engine.engine import Vector
 from registry import Registry
@@ -70,6 +70,7 @@ class Health(TypedDict):
     checkpoint: CheckpointHealth | None
 
 
+@runtime_checkable
 class ShardView(Protocol):
     """The shard state the API serves."""
 

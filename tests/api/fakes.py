@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry as RefRegistry
 from referencing import Resource
 from referencing.jsonschema import DRAFT202012
+from yarl import URL
 
 from api.app import create_app
 from api.metrics import ShardMetrics
@@ -134,13 +135,14 @@ class Client:
     def __init__(self, url: str, session: aiohttp.ClientSession, checker: OpenApiChecker) -> None:
         self.url, self.session, self.checker = url, session, checker
 
-    async def call(self, method: str, path: str, **kw: Any) -> tuple[int, Any, aiohttp.ClientResponse]:
-        """Send a request; return (status, parsed body, response), the body already validated."""
-        async with self.session.request(method, self.url + path, **kw) as r:
+    async def call(self, method: str, path: str | URL, **kw: Any) -> tuple[int, Any, aiohttp.ClientResponse]:
+        """Send a request (a path, or a full URL); return (status, parsed body, response), the body validated."""
+        url = path if isinstance(path, URL) else URL(self.url + path)
+        async with self.session.request(method, url, **kw) as r:
             raw = await r.read()
             ctype = r.content_type
             body: Any = raw.decode() if ctype == "text/plain" else await r.json()
-        self.checker.validate(method, path.split("?")[0], r.status, ctype, body)
+        self.checker.validate(method, url.path, r.status, ctype, body)
         return r.status, body, r
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import jsonschema
 import numpy as np
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from api.app import create_app, iso_ns
 from api.metrics import ShardMetrics
+from api.view import ShardView
 from engine.engine import Vector
 from tests.api.fakes import OTHER_YAML, SMALL_YAML, Client, FakeView, serve, small_registry
 from tools.registry_file import default_registry, default_registry_text
@@ -394,3 +397,28 @@ def test_background_context_runs_with_the_app() -> None:
 def test_bad_max_body_bytes() -> None:
     with pytest.raises(ValueError, match="max_body_bytes: must be in"):
         create_app(FakeView(), ShardMetrics(), max_body_bytes=0)
+
+
+def test_random_parameters_never_reach_a_500() -> None:
+    rng = random.Random(6)
+    alphabet = "ABCXYZ019-_ az%&=?#/\\\"'<>\x00\x7fé€😀"
+    strings = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 70))) for _ in range(150)]
+    raw = ["%", "%zz", "%ff", "%C0%AF", "symbol", "symbol=%", "=x", "&&", "symbol=BTCUSDT%00"]
+    view = FakeView()
+    view.put("BTCUSDT", TS, [1.0, 2.0, 3.0])
+
+    async def body(c: Client) -> None:
+        for s in strings:
+            for path, name in (("/features/latest", "symbol"), ("/features/schema", "registry_hash")):
+                status, _, _ = await c.call("GET", path, params={name: s})
+                assert status in (200, 400, 404, 503), (path, s, status)
+        for q in raw:
+            for path in ("/features/latest", "/features/schema"):
+                status, _, _ = await c.call("GET", URL(c.url + path + "?" + q, encoded=True))
+                assert status in (200, 400, 404, 503), (path, q, status)
+    run(view, body)
+
+
+def test_fake_view_satisfies_the_protocol() -> None:
+    assert isinstance(FakeView(), ShardView)
+    assert not isinstance(object(), ShardView)
