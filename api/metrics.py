@@ -5,8 +5,8 @@ Metrics (all names start ``fs_``):
 - ``fs_messages_total{kind}`` counter: journaled records by kind name (``book_delta``, ``tick``...).
 - ``fs_bad_frames_total{reason}`` counter: frames from the gateway that could not be decoded.
 - ``fs_book_gaps_total{symbol}`` counter: sequence gaps / crossed books that invalidated a book.
-- ``fs_resyncs_total{symbol,via,outcome}`` counter: snapshot requests; ``via`` is ``zmq`` or
-  ``http``, ``outcome`` ``ok``, ``timeout`` or ``error``.
+- ``fs_resyncs_total{symbol,via,outcome}`` counter: resync transitions; ``via`` is ``zmq`` or
+  ``http``, ``outcome`` the transition (``requested``, ``accepted``, ``timeout``, ``completed``...).
 - ``fs_resync_duration_seconds`` histogram: from a book going invalid to its snapshot applied.
 - ``fs_book_invalid_seconds_total{symbol}`` counter: seconds a symbol's book has been invalid.
 - ``fs_tick_to_publish_seconds`` histogram: tick boundary (wall clock) to its vectors sent.
