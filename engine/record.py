@@ -57,6 +57,7 @@ Payload per kind (keys are short because they are journaled for every event):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 from typing import Any, NamedTuple
 
@@ -128,3 +129,11 @@ def parse_kind(name: str) -> int:
 def tick(boundary_ns: int) -> Record:
     """Return the (unnumbered) tick record for the whole-second `boundary_ns`."""
     return Record(0, boundary_ns, Kind.TICK, "", 0, 0, {})
+
+
+def session(recv_ns: int, shard: str, category: str, symbols: Iterable[str], registry_text: str,
+            registry_hash: str) -> Record:
+    """Return the (unnumbered) SESSION record: what an engine must know to rebuild this run."""
+    payload = {"shard": shard, "category": category, "symbols": sorted(set(symbols)),
+               "registry": registry_text, "hash": registry_hash}
+    return Record(0, recv_ns, Kind.SESSION, "", 0, 0, payload)

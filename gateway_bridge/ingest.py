@@ -4,7 +4,7 @@
 requests and REST snapshots — into the UNNUMBERED records a shard journals, in journal order. It
 owns no socket and never sleeps; time comes from the injected ``clock_ns`` (live stamps) or from
 the capture (imports), so the live bridge (`gateway_bridge.bridge`) and the importer
-(`journal.importer`) journal exactly the same records for the same traffic at the same times.
+(`gateway_bridge.importer`) journal exactly the same records for the same traffic at the same times.
 
 Journal order rules, whatever the entry point:
 

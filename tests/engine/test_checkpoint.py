@@ -67,7 +67,7 @@ def test_restore_right_after_a_tick_and_before_the_first_record() -> None:
 ])
 def test_shared_recordings_survive_restarts(shared_bybit: Path, tmp_path: Path, capture: str, fmt: str,
                                             symbols: list[str]) -> None:
-    from journal.importer import import_files
+    from gateway_bridge.importer import import_files
     from journal.reader import JournalReader
 
     import_files(str(tmp_path / "j"), fmt, [str(shared_bybit / capture)])

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from journal.importer import import_files
+from gateway_bridge.importer import import_files
 from tests.conftest import SOL_DOGE_ENVELOPE
 from tools.offline.feature_table import META_HASH
 from tools.registry_file import default_registry

@@ -156,7 +156,7 @@ def _time_apply(recs: list, symbols: list[str]) -> tuple[np.ndarray, np.ndarray]
 
 def bench_recording(path: str, fmt: str) -> dict:
     """Apply and tick cost on a real capture (imported into a scratch journal first)."""
-    from journal.importer import import_files
+    from gateway_bridge.importer import import_files
     from journal.reader import JournalReader
     from tools.offline.replay import journal_symbols
 

@@ -24,6 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--journal", required=True, metavar="DIR", help="journal directory (created)")
     i.add_argument("--format", required=True, choices=IMPORT_FORMATS, help="capture format")
     i.add_argument("--symbols", default="", metavar="S,...", help="keep only these symbols (default: all)")
+    i.add_argument("--category", default="linear", choices=("linear", "spot", "inverse", "option"),
+                   help="Bybit market category of the capture, journaled in its SESSION record (default linear)")
+    i.add_argument("--registry", default="", metavar="FILE",
+                   help="feature registry journaled with the import (default: the packaged one)")
     i.add_argument("files", nargs="+", metavar="FILE", help="capture files (.gz and .zst read transparently)")
 
 
@@ -47,9 +51,12 @@ def run(args: argparse.Namespace) -> int:
 
         return cat(args.journal, from_seq=args.from_seq, kinds=args.kind, limit=args.limit,
                    follow=args.follow, out=sys.stdout.buffer)
-    from journal.importer import import_files
+    from gateway_bridge.importer import import_files
+    from tools.registry_file import load_registry_file
 
     symbols = [s for s in args.symbols.split(",") if s] or None
-    summary = import_files(args.journal, args.format, args.files, symbols=symbols)
+    registry = load_registry_file(args.registry) if args.registry else None
+    summary = import_files(args.journal, args.format, args.files, symbols=symbols, category=args.category,
+                           registry=registry)
     sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
     return 0

@@ -28,7 +28,7 @@ from api.metrics import ShardMetrics
 from api.publisher import Publisher
 from api.view import ReloadResult
 from engine.engine import Engine, Notice, Vector
-from engine.record import NS_PER_S, Kind, Record
+from engine.record import NS_PER_S, Kind, Record, session
 from engine.replay import Fold
 from gateway_bridge.bridge import Bridge
 from gateway_bridge.resync import Resyncer, source_for
@@ -112,9 +112,7 @@ class ShardNode:
     def _session(self) -> Record:
         """The SESSION record: what this run's engine must know, journaled at every start."""
         s = self.cfg.shard
-        payload = {"shard": s.name, "category": s.category, "symbols": list(s.symbols),
-                   "registry": self.registry.canonical, "hash": self.registry.content_hash}
-        return Record(0, 0, Kind.SESSION, "", 0, 0, payload)
+        return session(0, s.name, s.category, s.symbols, self.registry.canonical, self.registry.content_hash)
 
     async def start(self) -> None:
         """Open the sockets, journal the restart and the session, start the loop and the resync task."""

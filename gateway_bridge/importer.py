@@ -12,17 +12,32 @@ last traffic.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from engine.record import Kind, Record, kind_name
+from engine.record import MARKET_KINDS, Kind, Record, kind_name, session
 from gateway_bridge.config import GatewayConfig, TicksConfig
 from gateway_bridge.ingest import Ingest
 from journal import capture_formats
+from registry import Registry
 
 #: Records per journal append.
 BATCH = 4096
+#: The Bybit topic of a frame (``orderbook.50.SOLUSDT``, ``publicTrade.SOLUSDT``): its last part is the symbol.
+_TOPIC = re.compile(rb'"topic"\s*:\s*"[A-Za-z]+(?:\.[A-Za-z0-9]+)*\.([A-Z0-9]+)"')
+
+
+def capture_symbols(fmt: str, files: Iterable[str]) -> set[str]:
+    """The symbols named by the Bybit topics of the frames in `files` (one quick pass, no decoding)."""
+    found: set[str] = set()
+    for path in files:
+        for _, payload in capture_formats.read(fmt, path, Counter()):
+            m = _TOPIC.search(payload, 0, 512)
+            if m:
+                found.add(m.group(1).decode())
+    return found
 
 
 class ImportStats:
@@ -46,17 +61,41 @@ class ImportStats:
                 "bad_frames": dict(sorted(self.bad_frames.items())), "recv_ns_held": self.recv_ns_held}
 
 
+class Sessions:
+    """The SESSION records of an import: one at its head, and one more before the first record of
+    each symbol the journal has not named yet (a capture's symbols are known only as they appear)."""
+
+    def __init__(self, category: str, registry: Registry, known: Iterable[str] = ()) -> None:
+        self.category, self.registry = category, registry
+        self.known = set(known)
+
+    def record(self, recv_ns: int = 0) -> Record:
+        """The SESSION for the symbols known so far."""
+        return session(recv_ns, "import", self.category, self.known, self.registry.canonical,
+                       self.registry.content_hash)
+
+    def before(self, rec: Record) -> Record | None:
+        """A SESSION naming `rec`'s symbol if it is a market record of a symbol not named yet."""
+        if rec.kind in MARKET_KINDS and rec.symbol and rec.symbol not in self.known:
+            self.known.add(rec.symbol)
+            return self.record(rec.recv_ns)
+        return None
+
+
 def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None = None, *,
                    start_ns: int = 0, stats: ImportStats | None = None,
                    gateway: GatewayConfig | None = None, ticks: TicksConfig | None = None,
-                   head: Sequence[Record] = ()) -> Iterator[Record]:
+                   head: Sequence[Record] = (), sessions: Sessions | None = None) -> Iterator[Record]:
     """Yield the unnumbered records of `files` in journal order, continuing a journal ending at `start_ns`.
 
-    `head` records are stamped with the first frame's receive time and yielded right before it.
+    `head` records are stamped with the first frame's receive time and yielded right before it;
+    with `sessions`, a SESSION record leads them and another precedes each newly seen symbol.
     """
     stats = stats if stats is not None else ImportStats()
     ingest = Ingest(gateway or GatewayConfig(), ticks or TicksConfig(), symbols, last_recv_ns=start_ns,
                     clock_ns=lambda: start_ns, skip_unknown_symbols=symbols is not None)
+    if sessions is not None:
+        head = [sessions.record(), *head]
     frame = ingest.frame
     count = stats.records
     for path in files:
@@ -65,6 +104,10 @@ def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None
             recs = frame(raw_ns, payload, head)
             head = ()
             for rec in recs:
+                new = sessions.before(rec) if sessions is not None else None
+                if new is not None:
+                    count["session"] += 1
+                    yield new
                 count[kind_name(rec.kind)] += 1
                 if rec.kind == Kind.BAD_FRAME:
                     stats.bad_frames[rec.payload["reason"]] += 1
@@ -78,17 +121,19 @@ def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None
 
 
 def import_files(journal_dir: str, fmt: str, files: list[str], symbols: list[str] | None = None, *,
-                 category: str = "linear", registry_text: str | None = None,
+                 category: str = "linear", registry: Registry | None = None,
                  extra_head: Sequence[Record] = (), gateway: GatewayConfig | None = None,
                  ticks: TicksConfig | None = None) -> dict[str, Any]:
     """Append the records of `files` to the journal at `journal_dir`; return the import summary.
 
-    `extra_head` records (e.g. the SESSION record built from `category`, `symbols` and
-    `registry_text` by the caller) are journaled right before the first imported record, stamped
-    with its receive time. `category` and `registry_text` are accepted for that caller and not
-    used here yet.
+    Like a shard, an import journals SESSION records (category, symbols, `registry` — the packaged
+    default when None) so the journal rebuilds offline alone: one at its head naming the symbols
+    the journal already had plus `symbols`, and one before the first record of each new symbol.
+    `extra_head` records are journaled right before the first imported record, stamped with its
+    receive time.
     """
     from journal.config import JournalConfig
+    from journal.reader import JournalReader
     from journal.writer import JournalWriter
 
     if fmt not in capture_formats.FORMATS:
@@ -96,9 +141,13 @@ def import_files(journal_dir: str, fmt: str, files: list[str], symbols: list[str
     stats = ImportStats()
     first_seq = last_seq = 0
     with JournalWriter(JournalConfig(dir=journal_dir, fsync="never")) as writer:
+        known = _journaled_symbols(JournalReader(journal_dir)) if writer.next_seq > 1 else set()
+        # The head SESSION names every symbol of the capture, so each has a vector from the first tick.
+        known |= set(symbols) if symbols is not None else capture_symbols(fmt, files)
+        sessions = Sessions(category, registry or _default_registry(), known)
         batch: list[Record] = []
         for rec in import_records(fmt, files, symbols, start_ns=writer.last_recv_ns, stats=stats,
-                                  gateway=gateway, ticks=ticks, head=extra_head):
+                                  gateway=gateway, ticks=ticks, head=extra_head, sessions=sessions):
             batch.append(rec)
             if len(batch) >= BATCH:
                 first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
@@ -107,6 +156,23 @@ def import_files(journal_dir: str, fmt: str, files: list[str], symbols: list[str
     out = {"journal": journal_dir, "format": fmt, "files": list(files), **stats.summary()}
     out["seq"] = [first_seq, last_seq] if first_seq else None
     return out
+
+
+def _journaled_symbols(reader: Any) -> set[str]:
+    """The symbols named by the journal's last SESSION record (none if it has none)."""
+    last: set[str] = set()
+    for rec in reader.records(kinds=[Kind.SESSION]):
+        last = set(rec.payload["symbols"])
+    return last
+
+
+def _default_registry() -> Registry:
+    from importlib import resources
+
+    from registry import load_registry_text
+
+    text = resources.files("registry").joinpath("default.yaml").read_text(encoding="utf-8")
+    return load_registry_text(text, source="registry/default.yaml")
 
 
 def _append(writer: Any, batch: list[Record], first_seq: int, last_seq: int) -> tuple[int, int]:

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from engine.record import MARKET_KINDS, NS_PER_S, Kind, Record
-from journal.importer import import_files, import_records
+from gateway_bridge.importer import import_files, import_records
 from tests.conftest import SOL_DOGE_ENVELOPE, SOL_DOGE_FRAMES, XRP_OB500
 
 S = NS_PER_S
@@ -62,7 +62,9 @@ def test_import_files_end_to_end(tmp_path: Path) -> None:
     assert [r.seq for r in recs] == list(range(1, len(recs) + 1))
     assert Counter(r.symbol for r in recs if r.kind in MARKET_KINDS) == {"SOLUSDT": 5}
     _check_ticks(recs)
-    assert summary["records"] == {"tick": 6, "trades": 5} and summary["ticks"] == 6
+    # The head SESSION is stamped with the first frame (a skipped DOGE one at T0): ticks start there.
+    assert summary["records"] == {"session": 1, "tick": 7, "trades": 5} and summary["ticks"] == 7
+    assert [r.kind for r in recs[:2]] == [Kind.TICK, Kind.SESSION] and recs[1].payload["symbols"] == ["SOLUSDT"]
     assert summary["skipped"] == {"decoder_ack": 1, "decoder_unknown_symbol": 5}
     assert summary["seq"] == [1, len(recs)] and summary["bad_frames"] == {}
 
@@ -75,7 +77,8 @@ def test_second_import_continues_the_journal(tmp_path: Path) -> None:
     summary = import_files(j, "hftbacktest", [_hft(tmp_path, [(T0 + S, _frame(3)), (T0 + 4 * S, _frame(4))], "b")])
     recs = list(JournalReader(j).records())
     _check_ticks(recs)
-    assert summary["recv_ns_held"] == 1 and summary["seq"][0] == 5  # trade, tick, tick, trade before
+    assert summary["recv_ns_held"] == 1 and summary["seq"][0] == 6  # session, trade, tick, tick, trade before
+    assert recs[5].kind == Kind.SESSION and recs[5].payload["symbols"] == ["SOLUSDT"]  # the journal's symbols
     assert [r.seq for r in recs] == list(range(1, len(recs) + 1))
 
 
@@ -92,9 +95,11 @@ def test_shared_cryptofeed_capture_imports_like_the_frames_file(shared_bybit: Pa
     _check_ticks(recs)
     assert summary["bad_frames"] == {} and summary["skipped"] == {"decoder_ack": 17, "not_recv": 11}
     assert summary["records"] == {"book_delta": 761, "book_snapshot": 2, "kline": 37, "ticker": 357, "trades": 74,
-                                  "tick": summary["ticks"]}
+                                  "tick": summary["ticks"], "session": 1}  # the head names every symbol
+    (session,) = [r for r in recs if r.kind == Kind.SESSION]
+    assert session.payload["symbols"] == ["DOGEUSDT", "SOLUSDT"] and session.payload["category"] == "linear"
     bare = [r for r in import_records("frames", [str(shared_bybit / SOL_DOGE_FRAMES)]) if r.kind != Kind.TICK]
-    market = [r for r in recs if r.kind != Kind.TICK]
+    market = [r for r in recs if r.kind not in (Kind.TICK, Kind.SESSION)]
     assert [(r.kind, r.symbol, r.ts, r.cts) for r in market] == [(r.kind, r.symbol, r.ts, r.cts) for r in bare]
     line = next(x for x in (shared_bybit / SOL_DOGE_ENVELOPE).read_bytes().splitlines()
                 if b'"t":"recv"' in x and b'\\"topic\\"' in x)
@@ -108,7 +113,7 @@ def test_shared_archive_imports_with_gz(shared_bybit: Path, tmp_path: Path) -> N
     gz = tmp_path / "xrp.data.gz"
     gz.write_bytes(gzip.compress((shared_bybit / XRP_OB500).read_bytes()))
     summary = import_files(str(tmp_path / "j"), "frames", [str(gz)], symbols=["XRPUSDT"])
-    assert summary["records"] == {"book_delta": 49, "book_snapshot": 1, "tick": 5}
+    assert summary["records"] == {"book_delta": 49, "book_snapshot": 1, "tick": 5, "session": 1}
 
 
 def test_a_silence_in_the_capture_journals_gateway_down_and_up_like_a_live_shard(tmp_path: Path) -> None:
@@ -131,7 +136,8 @@ def test_frames_a_year_apart_import_in_milliseconds_with_one_gap_record(tmp_path
     t = time.perf_counter()
     summary = import_files(str(tmp_path / "j"), "hftbacktest", [path])
     assert time.perf_counter() - t < 2.0
-    assert summary["records"] == {"gateway_down": 1, "gateway_up": 1, "tick": 5 + 60 + 1, "tick_gap": 1, "trades": 2}
+    assert summary["records"] == {"gateway_down": 1, "gateway_up": 1, "tick": 5 + 60 + 1, "tick_gap": 1, "trades": 2,
+                                  "session": 1}
 
 
 def test_extra_head_goes_before_the_first_imported_record_with_its_stamp(tmp_path: Path) -> None:
@@ -140,7 +146,20 @@ def test_extra_head_goes_before_the_first_imported_record_with_its_stamp(tmp_pat
     session = Record(0, 0, Kind.SESSION, "", 0, 0, {"shard": "import", "category": "linear"})
     j = str(tmp_path / "j")
     import_files(j, "hftbacktest", [_hft(tmp_path, [(T0 + 100, _frame(1))])], category="linear",
-                 registry_text="x", extra_head=[session])
+                 extra_head=[session])
     recs = list(JournalReader(j).records())
-    assert [(r.kind, r.recv_ns) for r in recs] == [(Kind.SESSION, T0 + 100), (Kind.TRADES, T0 + 100)]
-    assert recs[0].payload == session.payload
+    # the import's own SESSION (naming the capture's symbol), the extra head, the trade
+    assert [(r.kind, r.recv_ns) for r in recs] == [(Kind.SESSION, T0 + 100)] * 2 + [(Kind.TRADES, T0 + 100)]
+    assert recs[0].payload["symbols"] == [recs[2].symbol] and recs[1].payload == session.payload
+
+
+def test_a_symbol_missing_from_the_head_gets_a_session_before_its_first_record(tmp_path: Path) -> None:
+    """An execution's symbol is not in any topic: the journal names it before its first record."""
+    from gateway_bridge.importer import Sessions
+    from tools.registry_file import default_registry
+
+    sessions = Sessions("linear", default_registry(), ["SOLUSDT"])
+    rows = [(T0 + 100, _frame(1)), (T0 + 200, _frame(2, "DOGEUSDT"))]
+    recs = list(import_records("hftbacktest", [_hft(tmp_path, rows)], sessions=sessions))
+    assert [r.kind for r in recs] == [Kind.SESSION, Kind.TRADES, Kind.SESSION, Kind.TRADES]
+    assert recs[0].payload["symbols"] == ["SOLUSDT"] and recs[2].payload["symbols"] == ["DOGEUSDT", "SOLUSDT"]
