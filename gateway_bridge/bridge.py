@@ -108,7 +108,6 @@ class Bridge:
     def request_resync(self, symbol: str, depth: int, reason: str, via: str) -> None:
         """Queue the RESYNC_REQUEST record of a book (the loop's resync client does the asking)."""
         self.queue(self.ingest.resync_request(symbol, depth, reason, via))
-        log.warning("resync requested topic=orderbook.%d.%s reason=%s via=%s", depth, symbol, reason, via)
 
     def rest_snapshot(self, symbol: str, depth: int, body: bytes) -> None:
         """Queue the BOOK_SNAPSHOT (or BAD_FRAME) of a REST orderbook answer."""

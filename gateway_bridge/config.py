@@ -54,12 +54,20 @@ class ResyncConfig:
     via: Literal["zmq", "http", "none"] = "zmq"
     #: Base URL of the Bybit-shaped REST endpoint, e.g. ``http://127.0.0.1:8081`` (``via: http``).
     http_url: str = ""
-    #: Largest ``limit`` asked over HTTP (the book's depth, capped at this).
-    http_max_limit: int = 1000
+    #: Largest ``limit`` asked over HTTP (the book's depth, capped at this; Bybit linear allows 500).
+    http_max_limit: int = 500
     #: A request unanswered this long is abandoned (Lazy Pirate: a fresh socket) and retried.
     timeout_ms: int = 1000
     #: Back-off per book between attempts (and before asking again for a book just answered).
     backoff: BackoffConfig = field(default_factory=lambda: BackoffConfig(initial_ms=200, max_ms=10_000, factor=2.0))
+
+    def __post_init__(self) -> None:
+        if self.http_url and not self.http_url.startswith(("http://", "https://")):
+            raise ValueError(f"http_url: {self.http_url!r} is not an http:// or https:// URL")
+        if not 1 <= self.http_max_limit <= 1000:
+            raise ValueError(f"http_max_limit: {self.http_max_limit} is not within [1, 1000]")
+        if not 10 <= self.timeout_ms <= 60_000:
+            raise ValueError(f"timeout_ms: {self.timeout_ms} is not within [10, 60000]")
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,10 @@ class TicksConfig:
     #: A silence in receive time journals per-second ticks for at most this many seconds, then one
     #: TICK_GAP record for the rest, so downtime costs no time or memory in proportion to its length.
     max_backfill_s: int = 60
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_backfill_s <= 86_400:
+            raise ValueError(f"max_backfill_s: {self.max_backfill_s} is not within [0, 86400]")
 
 
 @dataclass(frozen=True)
