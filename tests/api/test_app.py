@@ -422,3 +422,41 @@ def test_random_parameters_never_reach_a_500() -> None:
 def test_fake_view_satisfies_the_protocol() -> None:
     assert isinstance(FakeView(), ShardView)
     assert not isinstance(object(), ShardView)
+
+
+def _boom(*_: object) -> None:
+    """Stand in for a shard method with a bug."""
+    raise RuntimeError("boom")
+
+
+def test_every_documented_response_is_produced() -> None:
+    """One request per documented (route, status): the document promises nothing the app never answers."""
+    view, metrics = FakeView(), ShardMetrics()
+    view.put("BTCUSDT", TS, [1.0, 2.0, 3.0])
+    yaml_ct = {"Content-Type": "application/yaml"}
+    auth = {**yaml_ct, "Authorization": "Bearer t"}
+    reload = "/feature-registry/reload"
+
+    async def body(c: Client) -> None:
+        for path in ("?symbol=BTCUSDT", "", "?symbol=XRPUSDT", "?symbol=ETHUSDT"):
+            await c.call("GET", "/features/latest" + path)
+        for path in ("", "?registry_hash=x", "?registry_hash=" + "0" * 64):
+            await c.call("GET", "/features/schema" + path)
+        for kw in ({"data": OTHER_YAML, "headers": auth}, {"data": "version: 9", "headers": auth},
+                   {"data": OTHER_YAML, "headers": yaml_ct}, {"data": "#" * 5000, "headers": auth},
+                   {"data": "{}", "headers": {**auth, "Content-Type": "application/json"}}):
+            await c.call("POST", reload, **kw)
+        for path in ("/health", "/metrics", "/openapi.json"):
+            await c.call("GET", path)
+        view.current = "none"
+        await c.call("GET", "/features/schema")
+        view.symbols = view.registry_hashes = view.reload_registry = view.health = _boom  # type: ignore[method-assign]
+        metrics.render = _boom  # type: ignore[method-assign]
+        for path in ("/features/latest?symbol=BTCUSDT", "/features/schema", "/health", "/metrics"):
+            assert (await c.call("GET", path))[0] == 500
+        assert (await c.call("POST", reload, data=OTHER_YAML, headers=auth))[0] == 500
+        documented = {(m.upper(), p, int(s)) for p, ops in c.checker.doc["paths"].items()
+                      for m, op in ops.items() for s in op["responses"]}
+        missing = documented - c.checker.checked - {("GET", "/openapi.json", 500)}
+        assert not missing, sorted(missing)
+    run(view, body, metrics=metrics, token="t", max_body_bytes=4096)
