@@ -12,10 +12,21 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import zmq
+from rich.console import Console
+
+from api.metrics import ShardMetrics
+from api.wire import TOPIC_PREFIX, WireVector, encode
+from tools.sim.demo_table import Watch, plain_line, table
 
 MARKER = ".feature-service-demo"
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -168,3 +179,100 @@ def test_a_child_that_dies_early_fails_the_demo_with_its_log(tmp_path: Path) -> 
     assert "the shard exited early with status" in r.stderr
     assert "no-such-registry.yaml" in r.stderr  # the shard's own message, from the tail of its log
     assert (tmp_path / "d" / MARKER).is_file()
+
+
+# --- the live view against a real HTTP server and real ZMQ sockets ------------------------------
+HASH = "ab" * 32
+NAMES = ["mid_price", "spread_rel", "trade_count_3s"]
+
+
+@pytest.fixture
+def fake_shard() -> Iterator[tuple[str, dict, ShardMetrics]]:
+    """A real HTTP server answering /health, /metrics and /features/schema like a shard."""
+    health = {"gateway": {"up": True}, "journal": {"next_seq": 101},
+              "books": {"BTCUSDT": {"valid": True}, "ETHUSDT": {"valid": True}}}
+    metrics = ShardMetrics()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            if self.path == "/metrics":
+                body = metrics.render()
+            elif self.path == "/health":
+                body = json.dumps(health).encode()
+            elif self.path == f"/features/schema?registry_hash={HASH}":
+                body = json.dumps({"registry_hash": HASH, "names": NAMES}).encode()
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", health, metrics
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _send_until_seen(w: Watch, pub: zmq.Socket, sub: zmq.Socket, v: WireVector) -> None:
+    """Publish `v` until the view has it (the SUB's subscription takes a moment to arrive)."""
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        pub.send_multipart(encode(v))
+        w.drain(sub, time.monotonic() + 0.05)
+        if w.latest.get(v.symbol) is not None and w.latest[v.symbol].ts_ns == v.ts_ns:
+            return
+    raise AssertionError("vector never arrived")
+
+
+def test_live_view_shows_vectors_gaps_resyncs_and_book_state(fake_shard) -> None:
+    api, health, metrics = fake_shard
+    ctx = zmq.Context()
+    pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+    try:
+        port = pub.bind_to_random_port("tcp://127.0.0.1")
+        sub.connect(f"tcp://127.0.0.1:{port}")
+        sub.subscribe(TOPIC_PREFIX)
+        w = Watch(api, ("BTCUSDT", "ETHUSDT"))
+        w.t = 1
+        _send_until_seen(w, pub, sub, WireVector(10**18, "BTCUSDT", 1, np.array([100.5, 1e-4, 7.0]), HASH))
+        w.poll_api()
+        assert w.value("BTCUSDT", "mid_price") == 100.5 and w.value("ETHUSDT", "mid_price") is None
+        assert w.events == {}
+        line = plain_line(w)
+        assert line.startswith("[  1s] gateway up · ") and "journal 100 records" in line
+        assert "BTCUSDT mid=100.5 book=valid gaps=0 resyncs=0 | ETHUSDT mid=– book=valid" in line
+
+        metrics.count_book_gap("BTCUSDT")
+        metrics.count_resync("BTCUSDT", "zmq", "requested")  # asked, not completed: not a resync yet
+        metrics.count_resync("BTCUSDT", "zmq", "completed")
+        metrics.observe_resync_duration(0.0025)
+        w.t = 2
+        w.poll_api()
+        assert w.events == {"BTCUSDT": "gap→resynced 2.5ms @2s"}
+        assert "BTCUSDT mid=100.5 book=valid gaps=1 resyncs=1" in plain_line(w)
+        assert plain_line(w).endswith("| last book event: BTCUSDT gap→resynced 2.5ms @2s")
+
+        w.t = 3
+        _send_until_seen(w, pub, sub, WireVector(2 * 10**18, "BTCUSDT", 0, np.array([np.nan, np.nan, 3.0]), HASH))
+        health["books"]["BTCUSDT"]["valid"] = False
+        w.poll_api()
+        assert w.events["BTCUSDT"] == "book invalid @3s" and w.book_state("BTCUSDT") == "INVALID"
+        console = Console(record=True, width=120, force_terminal=False)
+        console.print(table(w, 20))
+        text = console.export_text()
+        for expected in ("3s of 20s", "BTCUSDT", "ETHUSDT", "INVALID", "trade_count_3s", "1 / 1",
+                         "book invalid @3s", "gateway up"):
+            assert expected in text, text
+        assert "depth_imbalance_top5" not in text  # not in this registry: not shown
+    finally:
+        ctx.destroy(linger=0)

@@ -53,6 +53,17 @@ def fmt(x: float | None) -> str:
 
 
 @dataclass
+class BookMetrics:
+    """What the demo reads from /metrics: gaps and completed resyncs per symbol, resync time."""
+
+    gaps: dict[str, int] = field(default_factory=dict)
+    resyncs: dict[str, int] = field(default_factory=dict)
+    #: ``fs_resync_duration_seconds`` sum and count (every symbol together).
+    resync_s: float = 0.0
+    resync_n: int = 0
+
+
+@dataclass
 class Watch:
     """What the demo has seen of the shard so far (`t` is seconds since the view started)."""
 
@@ -62,8 +73,7 @@ class Watch:
     latest: dict[str, WireVector] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
     health: dict = field(default_factory=dict)
-    gaps: dict[str, int] = field(default_factory=dict)
-    resyncs: dict[str, int] = field(default_factory=dict)
+    metrics: BookMetrics = field(default_factory=BookMetrics)
     events: dict[str, str] = field(default_factory=dict)
     last_event: str = ""
     vectors: int = 0
@@ -112,21 +122,22 @@ class Watch:
         """Read /health and /metrics; note new gaps and resyncs as book events."""
         try:
             self.health = http_json(f"{self.api}/health")
-            gaps, resyncs = parse_metrics(http_text(f"{self.api}/metrics"))
+            m = parse_metrics(http_text(f"{self.api}/metrics"))
         except (OSError, ValueError) as e:
             self.api_error = str(e)
             return
         self.api_error = ""
+        took = ""
+        if m.resync_n > self.metrics.resync_n:  # mean time of the resyncs completed since the last look
+            ms = (m.resync_s - self.metrics.resync_s) / (m.resync_n - self.metrics.resync_n) * 1e3
+            took = f" {ms:.1f}ms"
         for sym in self.symbols:
-            new_gaps = gaps.get(sym, 0) - self.gaps.get(sym, 0)
-            new_resyncs = resyncs.get(sym, 0) - self.resyncs.get(sym, 0)
-            if new_gaps and new_resyncs:
-                self._event(sym, "gap → resynced")
-            elif new_gaps:
-                self._event(sym, "gap")
-            elif new_resyncs:
-                self._event(sym, "resynced")
-        self.gaps, self.resyncs = gaps, resyncs
+            new_gaps = m.gaps.get(sym, 0) > self.metrics.gaps.get(sym, 0)
+            new_resyncs = m.resyncs.get(sym, 0) > self.metrics.resyncs.get(sym, 0)
+            if new_gaps or new_resyncs:
+                what = "→".join(w for w, new in (("gap", new_gaps), (f"resynced{took}", new_resyncs)) if new)
+                self._event(sym, what)
+        self.metrics = m
 
     def _event(self, symbol: str, what: str) -> None:
         self.events[symbol] = f"{what} @{self.t}s"
@@ -163,23 +174,28 @@ class Watch:
         journal = self.health.get("journal", {})
         parts = [f"gateway {self.gateway()}", f"{self.vectors_last_s} vectors/s",
                  f"journal {journal.get('next_seq', 1) - 1:,} records"]
+        if self.bad_messages:
+            parts.append(f"{self.bad_messages} undecodable features.live messages")
         if self.api_error:
             parts.append(f"API not answering: {self.api_error}")
         return " · ".join(parts)
 
 
-def parse_metrics(text: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Return (book gaps, completed resyncs) per symbol from the shard's Prometheus text."""
-    gaps: dict[str, int] = {}
-    resyncs: dict[str, int] = {}
+def parse_metrics(text: str) -> BookMetrics:
+    """Read gaps, completed resyncs and resync time from the shard's Prometheus text."""
+    m = BookMetrics()
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name == "fs_book_gaps_total":
-                gaps[s.labels["symbol"]] = int(s.value)
+                m.gaps[s.labels["symbol"]] = int(s.value)
             elif s.name == "fs_resyncs_total" and s.labels.get("outcome") == "completed":
                 sym = s.labels["symbol"]
-                resyncs[sym] = resyncs.get(sym, 0) + int(s.value)
-    return gaps, resyncs
+                m.resyncs[sym] = m.resyncs.get(sym, 0) + int(s.value)
+            elif s.name == "fs_resync_duration_seconds_sum":
+                m.resync_s = s.value
+            elif s.name == "fs_resync_duration_seconds_count":
+                m.resync_n = int(s.value)
+    return m
 
 
 def table(w: Watch, duration: int) -> Table:
@@ -195,7 +211,8 @@ def table(w: Watch, duration: int) -> Table:
         t.add_row(name, *(fmt(w.value(s, name)) for s in w.symbols))
     t.add_row("book_valid", *(str(w.latest[s].book_valid) if s in w.latest else "–" for s in w.symbols),
               end_section=True)
-    t.add_row("gaps / resyncs", *(f"{w.gaps.get(s, 0)} / {w.resyncs.get(s, 0)}" for s in w.symbols))
+    m = w.metrics
+    t.add_row("gaps / resyncs", *(f"{m.gaps.get(s, 0)} / {m.resyncs.get(s, 0)}" for s in w.symbols))
     t.add_row("last book event", *(f"[yellow]{w.events[s]}" if s in w.events else "–" for s in w.symbols))
     return t
 
@@ -203,7 +220,7 @@ def table(w: Watch, duration: int) -> Table:
 def plain_line(w: Watch) -> str:
     """One line per second for logs and pipes: the state of every symbol and the last book event."""
     per = [f"{s} mid={fmt(w.value(s, 'mid_price'))} book={w.book_state(s)} "
-           f"gaps={w.gaps.get(s, 0)} resyncs={w.resyncs.get(s, 0)}" for s in w.symbols]
+           f"gaps={w.metrics.gaps.get(s, 0)} resyncs={w.metrics.resyncs.get(s, 0)}" for s in w.symbols]
     tail = f" | last book event: {w.last_event}" if w.last_event else ""
     return f"[{w.t:3d}s] {w.status()} | " + " | ".join(per) + tail
 
