@@ -50,11 +50,12 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 
 # --- configs ---------------------------------------------------------------------------------
 
 def sim_config(tmp: Path, symbols: list[str], name: str = "sim", *, rate_hz: float = 300, seed: int = 1,
-               faults: dict | None = None, http: bool = False, **extra: Any) -> Path:
+               messages: int = 0, faults: dict | None = None, http: bool = False, **extra: Any) -> Path:
     """Write a synthetic-market simulator config (50-level books) and return its path."""
     doc: dict[str, Any] = {"endpoint": f"ipc://{tmp}/{name}.gw", "control_endpoint": f"ipc://{tmp}/{name}.ctl",
                            "source": "synthetic", "wait_for_subscriber": False, "log_interval_s": 1.0,
-                           "synthetic": {"symbols": symbols, "depth": 50, "seed": seed, "rate_hz": rate_hz},
+                           "synthetic": {"symbols": symbols, "depth": 50, "seed": seed, "rate_hz": rate_hz,
+                                         "messages": messages},
                            "faults": faults or {}, **extra}
     if http:
         doc["http_endpoint"] = f"127.0.0.1:{free_port()}"

@@ -15,7 +15,7 @@ import pytest
 
 from engine.record import MARKET_KINDS, Kind
 from tests.e2e import harness as h
-from tools.offline.replay import replay
+from tools.offline.replay import ReplaySummary, replay
 
 SYMBOLS = ["SOLUSDT", "DOGEUSDT"]
 
@@ -57,7 +57,8 @@ def _gap_episodes(steps: list) -> list[tuple[int, int | None, int | None, str]]:
 
 @pytest.mark.timeout(90)
 def test_gap_invalid_resync_over_zmq_valid_with_logs_and_metrics(tmp_path: Path) -> None:
-    faults = {"drop_delta": {"every": 250}, "restart": {"every": 900}, "pause": {"every": 1600, "ms": 2500}}
+    faults = {"drop_delta": {"every": 250}, "restart": {"every": 900}, "pause": {"every": 1600, "ms": 2500},
+              "duplicate": {"every": 500}, "reorder": {"every": 1100}, "corrupt": {"every": 600}}
     sim_cfg = h.sim_config(tmp_path, SYMBOLS, rate_hz=300, faults=faults)
     shard_cfg = h.shard_config(tmp_path, sim_cfg, SYMBOLS)
     port = h.load(shard_cfg)["api"]["port"]
@@ -100,10 +101,15 @@ def test_gap_invalid_resync_over_zmq_valid_with_logs_and_metrics(tmp_path: Path)
         assert fixed is not None and req is not None and gap < req < fixed or gap > last - 50, (gap, req, fixed, topic)
     reasons = {r.payload["reason"] for r in recs if r.kind == Kind.RESYNC_REQUEST}
     assert {"gap", "gateway_down"} <= reasons, reasons
+    kinds = Counter(r.kind for r in recs)
+    assert kinds[Kind.BAD_FRAME] >= 1 and kinds[Kind.GATEWAY_DOWN] >= 1 and kinds[Kind.GATEWAY_UP] >= 1, kinds
     assert not h.unanswered_resyncs(recs)
 
     # Replayed: books broke (gaps, exchange resets, silences) and every stretch invalid ended promptly.
-    vectors = list(replay(str(journal)))
+    summary = ReplaySummary()
+    vectors = list(replay(str(journal), summary=summary))
+    assert summary.notices.get("gap", 0) >= 1 and summary.notices.get("reset", 0) >= 1, summary.notices
+    assert summary.notices.get("gateway_down", 0) >= 2 * len(SYMBOLS), summary.notices  # down, then up
     last_tick = vectors[-1].ts_ns
     assert any(_invalid_runs(vectors, s) for s in SYMBOLS), "no tick ever saw a broken book"
     for sym in SYMBOLS:
