@@ -166,9 +166,12 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
     (tmp_path / "ports.yaml").write_text("shard_config:\n  api: {port: 8080}\n")
     r = demo("--config", "ports.yaml", cwd=tmp_path)
     assert r.returncode == 2 and "shard_config.api.port" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "symbols.yaml").write_text("shard_config:\n  shard: {symbols: [DOGEUSDT]}\n")
+    r = demo("--config", "symbols.yaml", cwd=tmp_path)
+    assert r.returncode == 2 and "shard_config.shard.symbols: DOGEUSDT is not simulated" in r.stderr
     r = demo("--duration", "1", cwd=tmp_path)
     assert r.returncode == 2 and "--duration" in r.stderr
-    assert list(tmp_path.iterdir()) == [tmp_path / "ports.yaml"]  # nothing made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ports.yaml", "symbols.yaml"]  # nothing made
 
 
 def test_a_child_that_dies_early_fails_the_demo_with_its_log(tmp_path: Path) -> None:

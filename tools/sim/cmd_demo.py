@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.error
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,15 +71,6 @@ class DemoSection:
             raise ValueError(f"duration_s: {self.duration_s} is not within [3, 86400]")
         if not self.data_dir:
             raise ValueError("data_dir: must not be empty")
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """The whole demo YAML: run settings, the simulator's config and the shard's config."""
-
-    demo: DemoSection = field(default_factory=DemoSection)
-    gateway_sim: SimConfig = field(default_factory=SimConfig)
-    shard_config: ShardConfig = field(default_factory=ShardConfig)
 
 
 @dataclass(frozen=True)
@@ -197,28 +188,34 @@ def make_plan(raw: dict[str, Any], duration: int | None, data_dir: str | None) -
         sections["demo"]["data_dir"] = data_dir
     demo_cfg = build(DemoSection, sections["demo"], "demo")
     data = Path(demo_cfg.data_dir).expanduser().absolute()
-    gw, ctl, pub, api = free_ports(4)
+    gw, ctl, pub, api = (f"tcp://127.0.0.1:{port}" for port in free_ports(4))
     sim = sections["gateway_sim"]
-    sim.update(endpoint=f"tcp://127.0.0.1:{gw}", control_endpoint=f"tcp://127.0.0.1:{ctl}")
+    sim.update(endpoint=gw, control_endpoint=ctl)
     sim_cfg = build(SimConfig, sim, "gateway_sim")
     shard = sections["shard_config"]
     shard["data_dir"] = str(data)
-    _nested(shard, "gateway").update(endpoint=f"tcp://127.0.0.1:{gw}", control_endpoint=f"tcp://127.0.0.1:{ctl}")
-    _nested(shard, "publish")["endpoint"] = f"tcp://127.0.0.1:{pub}"
-    _nested(shard, "api").update(host="127.0.0.1", port=api)
-    section = _nested(shard, "shard")
+    _nested(shard, "gateway").update(endpoint=gw, control_endpoint=ctl)
+    _nested(shard, "publish")["endpoint"] = pub
+    _nested(shard, "api").update(host="127.0.0.1", port=int(api.rsplit(":", 1)[1]))
+    symbols = _shard_symbols(_nested(shard, "shard"), sim_cfg)
+    build(ShardConfig, shard, "shard_config")
+    return Plan(demo_cfg.duration_s, data, symbols, sim, shard, api.replace("tcp://", "http://"), pub)
+
+
+def _shard_symbols(section: dict[str, Any], sim: SimConfig) -> tuple[str, ...]:
+    """The shard's symbols: as configured (each one simulated), or every simulated symbol."""
     if "symbols" not in section:
-        if sim_cfg.source != "synthetic":
+        if sim.source != "synthetic":
             raise ConfigError("shard_config.shard.symbols: required when gateway_sim.source is not synthetic")
-        section["symbols"] = list(sim_cfg.synthetic.all_symbols())
-    shard_cfg = build(ShardConfig, shard, "shard_config")
-    symbols = shard_cfg.shard.symbols
-    if sim_cfg.source == "synthetic":
-        missing = [s for s in symbols if s not in sim_cfg.synthetic.all_symbols()]
-        if missing:
-            raise ConfigError(f"shard_config.shard.symbols: {missing[0]} is not simulated "
-                              "(gateway_sim.synthetic.symbols)")
-    return Plan(demo_cfg.duration_s, data, symbols, sim, shard, f"http://127.0.0.1:{api}", f"tcp://127.0.0.1:{pub}")
+        section["symbols"] = list(sim.synthetic.all_symbols())
+    symbols = section["symbols"]
+    if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+        raise ConfigError("shard_config.shard.symbols: expected a list of symbols")
+    missing = [s for s in symbols if s not in sim.synthetic.all_symbols()]
+    if sim.source == "synthetic" and missing:
+        raise ConfigError(f"shard_config.shard.symbols: {missing[0]} is not simulated "
+                          "(gateway_sim.synthetic.symbols)")
+    return tuple(symbols)
 
 
 def free_ports(n: int) -> list[int]:
@@ -409,6 +406,7 @@ def _intro(plan: Plan, console: Console) -> None:
                  f"features.live ({plan.publish}) + REST API ({plan.api})", style="bold")
     say(console, f"data in {shown_path(plan.data)}/ · logs: shard.log, gateway-sim.log · "
                  f"{plan.duration} s of live table")
+    say(console, "starting both (a first run compiles the numba kernels, which takes a while) ...")
 
 
 def live_view(plan: Plan, children: list[Child], console: Console) -> Watch:
