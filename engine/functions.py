@@ -252,9 +252,22 @@ def funding_rate(ctx: TickContext, f: Compiled) -> float:
 
 @register("time_to_funding")
 def time_to_funding(ctx: TickContext, f: Compiled) -> float:
-    """Minutes from t to the next funding settlement; NaN while unknown."""
-    next_ms = ctx.state.funding.next_ms
-    return (next_ms * 1_000_000 - ctx.t) / MINUTE_NS if next_ms > 0 else NAN
+    """Minutes from t to the next funding settlement; never negative, NaN while unknown.
+
+    A ``nextFundingTime`` already past at t (a stale ticker, or a recording replayed later) is
+    rolled forward on the symbol's funding-interval grid (``fundingIntervalHour``) to the first
+    settlement after t; NaN if the interval is unknown. At a settlement instant itself it is 0.
+    """
+    funding = ctx.state.funding
+    if funding.next_ms <= 0:
+        return NAN
+    nxt = funding.next_ms * 1_000_000
+    if nxt < ctx.t:
+        step = int(funding.interval_h * 3_600) * NS
+        if step <= 0:
+            return NAN
+        nxt += ((ctx.t - nxt) // step + 1) * step
+    return (nxt - ctx.t) / MINUTE_NS
 
 
 @register("time_of_day")

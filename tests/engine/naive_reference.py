@@ -160,6 +160,7 @@ class NaiveSymbol:
     ticker: dict[str, str] = field(default_factory=dict)
     funding_rate: float = NAN
     next_funding_ms: int = 0
+    funding_interval_h: float = 0.0
     mids: dict[int, float] = field(default_factory=dict)
     returns: dict[int, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
@@ -196,6 +197,7 @@ class NaiveReference:
                 self._ticker(st, p["type"], p["fields"])
             elif rec.kind == Kind.FUNDING:
                 st.funding_rate, st.next_funding_ms = float(p["rate"]), int(p["next_ms"])
+                st.funding_interval_h = float(p.get("interval_h") or st.funding_interval_h)
         return None
 
     @staticmethod
@@ -212,6 +214,8 @@ class NaiveReference:
             st.funding_rate = float(fields["fundingRate"])
         if fields.get("nextFundingTime"):
             st.next_funding_ms = int(fields["nextFundingTime"])
+        if fields.get("fundingIntervalHour"):
+            st.funding_interval_h = float(fields["fundingIntervalHour"])
 
     @staticmethod
     def _book(st: NaiveSymbol, recv_ns: int, snapshot: bool, p: dict[str, Any]) -> None:
@@ -264,7 +268,7 @@ class NaiveReference:
         if f == "funding_rate":
             return st.funding_rate
         if f == "time_to_funding":
-            return (st.next_funding_ms * 1_000_000 - t) / (60 * NS) if st.next_funding_ms else NAN
+            return _time_to_funding(st, t)
         if f == "time_of_day":
             return (t % DAY_NS) / DAY_NS
         return book_feature(f, d.params, st.book, mid)
@@ -314,3 +318,16 @@ def book_feature(f: str, params: dict[str, Any], book: NaiveBook | None, mid: fl
         levels = list(book.bids.items()) + list(book.asks.items())
         return math.fsum(s for p, s in levels if abs(p - mid) / mid <= limit)
     raise AssertionError(f"the reference does not know function {f!r}")
+
+
+def _time_to_funding(st: NaiveSymbol, t: int) -> float:
+    """Minutes to the first settlement at or after t on the funding grid, stepping hour by hour."""
+    if not st.next_funding_ms:
+        return NAN
+    nxt = Fraction(st.next_funding_ms, 1000)  # seconds, exact
+    if nxt * NS < t:
+        if not st.funding_interval_h:
+            return NAN
+        while nxt * NS <= t:  # naive: walk the grid one interval at a time
+            nxt += Fraction(st.funding_interval_h).limit_denominator() * 3600
+    return float((nxt * NS - t) / (60 * NS))

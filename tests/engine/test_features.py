@@ -634,6 +634,22 @@ def test_funding_rate_and_time_to_funding() -> None:
     assert_column(cols["ttf"], [NAN, 88 / 60, 87 / 60, 86 / 60, 85 / 60, 144 / 60])
 
 
+def test_a_stale_next_funding_time_rolls_forward_on_the_interval_grid_and_is_never_negative() -> None:
+    """A recording replayed months later: nextFundingTime is long past; take the grid's next settlement."""
+    stale_ms = ns(0) // NS_PER_MS - 114 * 86_400_000 - 3_600_000  # 114 days and 1 h before BASE
+    cols = run(["{name: ttf, function: time_to_funding}"], [
+        rec(0.5, Kind.TICKER, {"type": "snapshot", "fields": {"nextFundingTime": str(stale_ms)}}),
+        tick_at(1),  # interval unknown: NaN, never a negative number
+        rec(1.5, Kind.TICKER, {"type": "delta", "fields": {"fundingIntervalHour": "8"}}),
+        tick_at(2),  # stale + k·8 h first after t: 114 d + 1 h is 342 intervals + 1 h, so 7 h left, less 2 s
+        rec(2.5, Kind.TICKER, {"type": "delta", "fields": {"fundingIntervalHour": "4"}}),
+        tick_at(3),  # on the 4 h grid: 3 h left, less 3 s
+        rec(3.5, Kind.TICKER, {"type": "delta", "fields": {"nextFundingTime": str(ns(4) // NS_PER_MS)}}),
+        tick_at(4),  # a settlement exactly at t: 0
+    ])
+    assert_column(cols["ttf"], [NAN, (7 * 3600 - 2) / 60, (3 * 3600 - 3) / 60, 0.0])
+
+
 def test_time_of_day_is_the_fraction_of_the_utc_day() -> None:
     cols = run(["{name: tod, function: time_of_day}"],
                [Record(0, t, Kind.TICK, "", 0, 0, {}) for t in (BASE, BASE + 18 * 3600 * NS - NS,
