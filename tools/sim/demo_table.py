@@ -206,11 +206,11 @@ def table(w: Watch, duration: int) -> Table:
     for sym in w.symbols:
         t.add_column(sym, justify="right", min_width=14)
     states = [w.book_state(s) for s in w.symbols]
-    t.add_row("book", *(f"[green]{s}" if s == "valid" else f"[bold red]{s}" for s in states))
+    t.add_row("book (/health)", *(f"[green]{s}" if s == "valid" else f"[bold red]{s}" for s in states))
     for name in w.shown():
         t.add_row(name, *(fmt(w.value(s, name)) for s in w.symbols))
-    t.add_row("book_valid", *(str(w.latest[s].book_valid) if s in w.latest else "–" for s in w.symbols),
-              end_section=True)
+    flags = [w.latest[s].book_valid if s in w.latest else None for s in w.symbols]
+    t.add_row("book_valid", *("–" if f is None else "1" if f else "[bold red]0" for f in flags), end_section=True)
     m = w.metrics
     t.add_row("gaps / resyncs", *(f"{m.gaps.get(s, 0)} / {m.resyncs.get(s, 0)}" for s in w.symbols))
     t.add_row("last book event", *(f"[yellow]{w.events[s]}" if s in w.events else "–" for s in w.symbols))
