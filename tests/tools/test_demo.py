@@ -124,6 +124,31 @@ def test_refuses_a_non_empty_directory_without_the_marker(tmp_path: Path) -> Non
     assert not (target / MARKER).exists()
 
 
+def test_refuses_a_marked_directory_another_demo_is_using(tmp_path: Path) -> None:
+    import fcntl
+
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / MARKER).write_text("made by the demo\n")
+    (target / "journal.seg").write_bytes(b"live data")
+    before = tree_digest(target)
+    with (target / MARKER).open("r+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running demo holds
+        _refused(demo("--data-dir", str(target), cwd=tmp_path), "another demo run is using it")
+    assert tree_digest(target) == before
+
+
+def test_a_symlink_is_not_a_marker(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the demo's\n")
+    target = tmp_path / "linked"
+    target.mkdir()
+    (target / MARKER).symlink_to(outside)
+    before = tree_digest(tmp_path)
+    _refused(demo("--data-dir", str(target), cwd=tmp_path), "no .feature-service-demo marker")
+    assert tree_digest(tmp_path) == before
+
+
 def test_refuses_data_dir_from_the_config_file(tmp_path: Path) -> None:
     """issue 7: `out_dir: .` once deleted the current directory's contents."""
     (tmp_path / "demo.yaml").write_text("demo:\n  data_dir: .\n")

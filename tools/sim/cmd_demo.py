@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import shutil
 import signal
 import socket
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     plan = make_plan(load_raw(args.config), args.duration, args.data_dir)
     try:
-        prepare_data_dir(check_data_dir(plan.data, args.data_dir or str(plan.data)))
+        lock = prepare_data_dir(check_data_dir(plan.data, args.data_dir or str(plan.data)))
     except DemoRefusal as e:
         print(f"feature-service demo: {e}", file=sys.stderr)
         return 2
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         return demo(plan, children, Console(highlight=False))
     finally:
         stop_all(children)
+        os.close(lock)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -246,11 +248,17 @@ def check_data_dir(path: Path, given: str) -> Path:
         why = "it is the current directory or one of its parents"
     elif real.exists() and not real.is_dir():
         why = "it is not a directory"
-    elif real.is_dir() and not (real / MARKER).is_file() and _non_empty(real):
+    elif real.is_dir() and not _marked(real) and _non_empty(real):
         why = f"it is not empty and was not made by the demo (no {MARKER} marker)"
     if why is not None:
         raise DemoRefusal(f"refusing data dir {given!r} ({real}): {why}; give --data-dir a new or empty directory")
     return real
+
+
+def _marked(d: Path) -> bool:
+    """Whether `d` holds the demo's marker (a regular file, not a symlink)."""
+    marker = d / MARKER
+    return marker.is_file() and not marker.is_symlink()
 
 
 def _non_empty(d: Path) -> bool:
@@ -260,18 +268,33 @@ def _non_empty(d: Path) -> bool:
         raise DemoRefusal(f"cannot read data dir {d}: {e.strerror}") from None
 
 
-def prepare_data_dir(real: Path) -> None:
-    """Create the data dir (or clear it when it holds the marker) and write the marker."""
+def prepare_data_dir(real: Path) -> int:
+    """Create the data dir (or clear it when it holds the marker), write the marker and lock it.
+
+    Returns the marker's file descriptor: its exclusive lock, held until the demo exits, makes a
+    second demo on the same directory refuse instead of clearing it under the first.
+    """
+    import fcntl
+
     marker = real / MARKER
     try:
         real.mkdir(parents=True, exist_ok=True)
-        if marker.is_file():
-            for child in real.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-        marker.write_text(MARKER_TEXT)
+        fd = os.open(marker, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DemoRefusal(f"refusing data dir {real}: another demo run is using it") from None
+        for child in real.iterdir():
+            if child.name == MARKER:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        os.ftruncate(fd, 0)
+        os.write(fd, MARKER_TEXT.encode())
+        return fd
     except OSError as e:
         raise DemoRefusal(f"cannot prepare data dir {real}: {e.strerror or e}") from None
 
