@@ -51,7 +51,7 @@ class Publisher:
         self.endpoint = endpoint
         self.published = 0
         self.dropped = 0
-        self._sock = ctx.socket(zmq.XPUB)
+        self._sock = zmq.Socket(ctx, zmq.XPUB)  # a plain socket even on a zmq.asyncio context
         try:
             self._sock.setsockopt(zmq.LINGER, 0)
             self._sock.setsockopt(zmq.SNDHWM, sndhwm)

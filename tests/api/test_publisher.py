@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
+import zmq.asyncio
 
 from api.publisher import Publisher, PublishError
 from api.wire import TOPIC_PREFIX, decode
@@ -173,3 +174,19 @@ def test_close_twice_is_harmless(ctx: zmq.Context) -> None:
     pub = Publisher("tcp://127.0.0.1:*", ctx)
     pub.close()
     pub.close()
+
+
+@pytest.mark.timeout(20)
+def test_asyncio_context_still_sends_synchronously(ctx: zmq.Context, tmp_path: Path) -> None:
+    actx = zmq.asyncio.Context()
+    try:
+        with Publisher(f"ipc://{tmp_path}/a.sock", actx) as pub:
+            sub = sub_socket(ctx, pub.bound)  # the reading side on a plain context
+            try:
+                await_subscription(pub, sub)
+                assert pub.publish(vectors(3)) == 3
+                assert [decode(sub.recv_multipart()).ts_ns for _ in range(3)] == [v.ts_ns for v in vectors(3)]
+            finally:
+                sub.close()
+    finally:
+        actx.term()
