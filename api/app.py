@@ -108,7 +108,8 @@ def _not_owned(view: ShardView, symbol: str) -> ApiError:
     """Return the 404 for a symbol this shard does not own, naming its owner when known."""
     owner = view.owner_of(symbol)
     if owner is None:
-        owned = ", ".join(view.symbols()) or "none"
+        mine = view.symbols()
+        owned = ", ".join(mine[:20]) + (f" ... ({len(mine)} in all)" if len(mine) > 20 else "") or "none"
         return ApiError(404, f"symbol {symbol} is not served by shard {view.name} and no shard in the "
                              f"cluster config owns it; this shard owns: {owned}")
     shard, url = owner

@@ -460,3 +460,13 @@ def test_every_documented_response_is_produced() -> None:
         missing = documented - c.checker.checked - {("GET", "/openapi.json", 500)}
         assert not missing, sorted(missing)
     run(view, body, metrics=metrics, token="t", max_body_bytes=4096)
+
+
+def test_not_owned_lists_at_most_twenty_symbols() -> None:
+    view = FakeView(symbols=tuple(f"S{i:03d}USDT" for i in range(25)))
+
+    async def body(c: Client) -> None:
+        status, got, _ = await c.call("GET", "/features/latest?symbol=XRPUSDT")
+        assert status == 404 and got["error"].endswith("S018USDT, S019USDT ... (25 in all)")
+        assert "S020USDT" not in got["error"]
+    run(view, body)
