@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from engine.record import Kind
+from tests.api.fakes import OpenApiChecker
 from tests.e2e import harness as h
 from tools.registry_file import default_registry_text
 
@@ -41,6 +42,26 @@ def _without(text: str, feature: str) -> str:
     return "".join(lines)
 
 
+class Checked:
+    """The API client of this test: every JSON answer is validated against the served /openapi.json."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        status, doc = h.get_json(port, "/openapi.json")
+        assert status == 200 and doc["openapi"].startswith("3.")
+        self.checker = OpenApiChecker(doc)
+
+    def get(self, path_qs: str) -> tuple[int, dict]:
+        status, body = h.get_json(self.port, path_qs)
+        self.checker.validate("GET", path_qs.split("?")[0], status, "application/json", body)
+        return status, body
+
+    def reload(self, text: str | None, token: str | None) -> tuple[int, dict]:
+        status, body = h.post_registry(self.port, text, token)
+        self.checker.validate("POST", "/feature-registry/reload", status, "application/json", body)
+        return status, body
+
+
 def _latest_hash_from(port: int, effective_ns: int, symbol: str) -> str:
     """The registry hash of the first /features/latest body with ts at or after `effective_ns`."""
     def newer() -> dict | None:
@@ -61,16 +82,17 @@ def test_registry_reload_auth_owner_404_health_and_openapi(tmp_path: Path) -> No
     sim = h.start_sim(sim_cfg, tmp_path / "sim.log")
     try:
         h.wait_for(lambda: h.get(port, "/features/latest?symbol=BTCUSDT")[0] == 200, 10, "a first vector")
-        _, schema0 = h.get_json(port, "/features/schema")
+        api = Checked(port)
+        _, schema0 = api.get("/features/schema")
         old_hash = schema0["registry_hash"]
 
         # Auth: POST without a token or with a wrong one is 401 and changes nothing.
         for token in (None, "wrong-token"):
-            status, body = h.post_registry(port, _without(default_registry_text(), "time_of_day"), token)
+            status, body = api.reload(_without(default_registry_text(), "time_of_day"), token)
             assert status == 401 and "error" in body, (token, status, body)
 
         # Bad registry: 400 with the validation message; the old registry stays in force.
-        status, body = h.post_registry(port, BAD_REGISTRY, TOKEN)
+        status, body = api.reload(BAD_REGISTRY, TOKEN)
         assert status == 400 and "no_such_function_e2e" in body["error"], body
         time.sleep(1.2)
         assert h.get_json(port, "/features/schema")[1]["registry_hash"] == old_hash
@@ -78,43 +100,45 @@ def test_registry_reload_auth_owner_404_health_and_openapi(tmp_path: Path) -> No
 
         # Good registry in the body: 200, the new hash, the tick it applies from; vectors then carry it.
         smaller = _without(default_registry_text(), "time_of_day")
-        status, body = h.post_registry(port, smaller, TOKEN)
+        status, body = api.reload(smaller, TOKEN)
         assert status == 200, body
         new_hash, effective = body["registry_hash"], body["effective_ns"]
         assert new_hash != old_hash and "time_of_day" not in body["names"]
         assert effective % h.NS == 0 and abs(effective - time.time_ns()) < 2 * h.NS, effective
         for sym in SYMBOLS:
             assert _latest_hash_from(port, effective, sym) == new_hash
-        status, latest = h.get_json(port, "/features/latest?symbol=ETHUSDT")
+        status, latest = api.get("/features/latest?symbol=ETHUSDT")
         assert status == 200 and "time_of_day" not in latest["features"] and len(latest["features"]) == len(body["names"])
 
         # No body: re-read the configured file (now with one feature more).
         registry_file.write_text(default_registry_text() + "  - {name: vol_5s_e2e, function: volume, window: 5s}\n")
-        status, body = h.post_registry(port, None, TOKEN)
+        status, body = api.reload(None, TOKEN)
         assert status == 200 and body["names"][-1] == "vol_5s_e2e", body
         file_hash = body["registry_hash"]
         assert _latest_hash_from(port, body["effective_ns"], "BTCUSDT") == file_hash
 
         # Every hash used stays answerable.
-        _, schema = h.get_json(port, "/features/schema")
+        _, schema = api.get("/features/schema")
         assert schema["registry_hash"] == file_hash and set(schema["known_hashes"]) >= {old_hash, new_hash, file_hash}
-        status, old = h.get_json(port, f"/features/schema?registry_hash={old_hash}")
+        status, old = api.get(f"/features/schema?registry_hash={old_hash}")
         assert status == 200 and old["names"] == schema0["names"]
 
         # Symbols: one owned by another shard (404 naming it), one nobody owns, one missing parameter.
-        status, body = h.get_json(port, "/features/latest?symbol=XRPUSDT")
+        status, body = api.get("/features/latest?symbol=XRPUSDT")
         assert status == 404 and "alts" in body["error"] and body["owner"] == {"shard": "alts", "url": "http://127.0.0.2:18081"}
-        status, body = h.get_json(port, "/features/latest?symbol=ADAUSDT")
+        status, body = api.get("/features/latest?symbol=ADAUSDT")
         assert status == 404 and "no shard in the cluster config owns it" in body["error"], body
-        assert h.get_json(port, "/features/latest")[0] == 400
+        assert api.get("/features/latest")[0] == 400
 
         # /health and /openapi.json respond.
-        status, health = h.get_json(port, "/health")
+        status, health = api.get("/health")
         assert status == 200 and health["shard"] == "shard" and set(health["books"]) == set(SYMBOLS)
         assert health["gateway"]["up"] is True and health["journal"]["next_seq"] > 1
-        status, doc = h.get_json(port, "/openapi.json")
-        assert status == 200 and doc["openapi"].startswith("3.")
+        doc = api.checker.doc
         assert {"/features/latest", "/features/schema", "/feature-registry/reload", "/health", "/metrics"} <= set(doc["paths"])
+        status, _ = api.get("/features/schema?registry_hash=" + "0" * 64)
+        assert status == 404
+        assert len(api.checker.checked) >= 9, api.checker.checked
         assert shard.alive()
     finally:
         sim.stop()
