@@ -26,17 +26,43 @@ class Server:
 
 async def start_server(app: web.Application, host: str = "127.0.0.1", port: int = 8080, *,
                        shutdown_timeout: float = 5.0) -> Server:
-    """Start `app` on host:port (port 0: any free one); raise ServerError naming host:port if it cannot."""
+    """Start `app` on host:port (port 0: any free one); raise ServerError naming host:port if it cannot.
+
+    The port is bound BEFORE the app's startup (its cleanup contexts: the shard's loop) runs, so a
+    port in use fails without starting, journaling or tearing down anything.
+    """
     if not 0 <= port <= 65535:
         raise ValueError(f"port: must be in 0..65535, got {port}")
+    sock = _bind(host, port)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
-    except OSError as e:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+    except BaseException:
         await runner.cleanup()
-        reason = e.strerror if isinstance(e, socket.gaierror) or not e.errno else os.strerror(e.errno)
-        raise ServerError(f"cannot listen on {host}:{port}: {reason}") from None
-    bound = runner.addresses[0][1]
-    return Server(runner, host, bound)
+        sock.close()
+        raise
+    return Server(runner, host, sock.getsockname()[1])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or ServerError naming them and the reason."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, addr = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise ServerError(f"cannot listen on {host}:{port}: {_reason(e)}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as e:
+        sock.close()
+        raise ServerError(f"cannot listen on {host}:{port}: {_reason(e)}") from None
+    return sock
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror if isinstance(e, socket.gaierror) or not e.errno else os.strerror(e.errno)

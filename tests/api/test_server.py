@@ -31,11 +31,11 @@ def test_port_in_use_names_host_and_port() -> None:
     holder.bind(("127.0.0.1", 0))
     holder.listen()
     port = holder.getsockname()[1]
-    stopped: list[bool] = []
+    started: list[bool] = []
 
     async def ctx(app: object):  # noqa: ANN202 - an aiohttp cleanup context
+        started.append(True)
         yield
-        stopped.append(True)
 
     async def main() -> None:
         app = create_app(FakeView(), ShardMetrics(), background=[ctx])
@@ -46,7 +46,7 @@ def test_port_in_use_names_host_and_port() -> None:
         asyncio.run(main())
     finally:
         holder.close()
-    assert stopped == [True]  # the background context was torn down
+    assert started == []  # the port is bound first: the background (the shard's loop) never started
 
 
 def test_bad_port_is_a_value_error() -> None:

@@ -56,13 +56,14 @@ class PublishConfig:
     """The features.live PUB socket (YAML key ``publish``)."""
 
     endpoint: str = "tcp://127.0.0.1:5560"
-    #: Vectors queued per subscriber before ZMQ drops (counted); the loop never blocks on a subscriber.
+    #: Vectors queued per subscriber before ZMQ drops that subscriber's next ones (plain PUB: a stuck
+    #: subscriber never holds up the others, and the loop never blocks on one).
     sndhwm: int = 100_000
 
     def __post_init__(self) -> None:
         check_endpoint(self.endpoint, "endpoint")
-        if not 0 <= self.sndhwm <= 10_000_000:
-            raise ValueError(f"sndhwm: {self.sndhwm} is not within [0, 10000000]")
+        if not 1 <= self.sndhwm <= 10_000_000:
+            raise ValueError(f"sndhwm: {self.sndhwm} is not within [1, 10000000]")
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,9 @@ class ShardNode:
 
     async def start(self) -> None:
         """Open the sockets, journal the restart and the session, start the loop and the resync task."""
-        self.publisher = Publisher(self.cfg.publish.endpoint, self.ctx, max(1, self.cfg.publish.sndhwm))
+        # Plain PUB semantics: a stuck subscriber loses its own vectors, never anyone else's.
+        self.publisher = Publisher(self.cfg.publish.endpoint, self.ctx, self.cfg.publish.sndhwm,
+                                   nodrop=False)
         await self.bridge.open()
         self.commit(self.bridge.restart() + self.bridge.ingest.control([self._session()]))
         self._tasks = [asyncio.create_task(self._loop(), name="shard-loop")]
