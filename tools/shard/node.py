@@ -79,6 +79,7 @@ class ShardNode:
         self.exit_code = 0
         #: Records waited for (by identity) until the loop has journaled them (registry reloads).
         self._acks: dict[int, asyncio.Future[None]] = {}
+        self._disconnects = 0  # gateway connections ZMQ dropped (MAXMSGSIZE overrun, peer gone)
         self._next_checkpoint = time.monotonic() + cfg.checkpoint.interval_s
 
     # --- start: restore, then fold the journal tail ---------------------------------------------
@@ -145,8 +146,10 @@ class ShardNode:
                     self.heartbeat.beat()
                 if records:
                     ticked = self.commit(records)
-                    if ticked and time.monotonic() >= self._next_checkpoint:
-                        await self.checkpoint()
+                    if ticked:
+                        self._sync_counters()
+                        if time.monotonic() >= self._next_checkpoint:
+                            await self.checkpoint()
                 self.writer.maybe_sync()
         except asyncio.CancelledError:
             raise
@@ -183,6 +186,13 @@ class ShardNode:
                 self.metrics.add_book_invalid_seconds(v.symbol, 1.0)
         if self.feature_log is not None:
             self.feature_log.append(vectors, self.fold.engine.registries[vectors[0].registry_hash])
+
+    def _sync_counters(self) -> None:
+        """Once a tick: carry the bridge's receive-side losses into the metrics (as deltas)."""
+        lost = self.bridge.counters.get("peer_disconnects", 0)
+        if lost > self._disconnects:
+            self.metrics.count_receive_dropped("disconnect", lost - self._disconnects)
+            self._disconnects = lost
 
     def _on_notice(self, n: Notice) -> None:
         """Log a notice; a book that needs a snapshot gets a journaled resync request; a recovery ends one."""
