@@ -67,7 +67,7 @@ def test_a_tiny_run_gives_well_formed_figures(tmp_path: Path, capsys: pytest.Cap
     latency.add_arguments(p)
     out = tmp_path / "latency.json"
     args = p.parse_args(["--symbols", "2", "--rate", "200", "--seconds", "2", "--warmup", "1", "--slow-rate", "0",
-                         "--http-rate", "50", "--engine-seconds", "3", "--json", str(out), "--dir", str(tmp_path)])
+                         "--http-rate", "50", "--engine-seconds", "3", "--where", "--json", str(out), "--dir", str(tmp_path)])
     assert latency.run(args) == 0
     doc = json.loads(out.read_text())
     (case,) = doc["cases"]
@@ -80,5 +80,11 @@ def test_a_tiny_run_gives_well_formed_figures(tmp_path: Path, capsys: pytest.Cap
     assert case["shard_tick_to_publish"]["count"] >= case["ticks"]
     assert case["engine_tick"]["ticks"] >= 1 and case["engine_tick"]["p50_ms"] > 0
     assert "tick_late_max_us" in case["bridge"]
+    where = case["where"]
+    assert where["ticks"] >= 1 and len(where["per_tick_ms"]) == where["ticks"]
+    for row in where["per_tick_ms"]:  # total = to_batch + append + fold + publish, each >= 0
+        assert min(row) >= 0 and row[0] == pytest.approx(sum(row[1:5]), abs=0.005)
+    assert where["http"]["requests"] == 100
     table = capsys.readouterr().out
     assert "features.live latency" in table and f"{case['vectors']:>7}" in table
+    assert "where the time goes" in table

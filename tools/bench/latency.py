@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Attach the latency bench options."""
     p.add_argument("--symbols", default="1,10,100", metavar="N,...", help="symbol counts (default 1,10,100)")
     p.add_argument("--rate", type=float, default=10_000, metavar="R", help="simulator msgs/s in total (default 10000)")
-    p.add_argument("--seconds", type=int, default=30, metavar="S", help="measured seconds per case (default 30)")
+    p.add_argument("--seconds", type=int, default=60, metavar="S", help="measured seconds per case (default 60)")
     p.add_argument("--warmup", type=int, default=5, metavar="S", help="seconds dropped at the start (default 5)")
     p.add_argument("--slow-rate", type=float, default=10, metavar="R",
                    help="msgs/s of the extra 1-symbol timer-tick case (default 10; 0 skips it)")
@@ -52,6 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="GET /features/latest per second during each case (default 500; 0 skips)")
     p.add_argument("--engine-seconds", type=int, default=30, metavar="S",
                    help="synthetic seconds for the in-process engine tick timing (default 30)")
+    p.add_argument("--where", action="store_true",
+                   help="also run each case with the shard in this process, timing each tick's stages")
+    p.add_argument("--gc-freeze", action="store_true",
+                   help="--where: gc.freeze() once the in-process shard has started (an experiment)")
     p.add_argument("--json", default="", metavar="OUT", help="also write the figures as JSON")
     p.add_argument("--dir", default="", metavar="DIR", help="scratch directory (default: a temp dir)")
 
@@ -72,10 +76,16 @@ def run(args: argparse.Namespace) -> int:
         for i, (n, rate) in enumerate(cases):
             print(f"case {n} symbols at {rate:g} msgs/s ({args.warmup} + {args.seconds} s) ...", flush=True)
             r = run_case(Path(scratch) / f"case{i}", n, rate, args.seconds, args.warmup, args.http_rate)
+            if args.where:  # before engine_tick: its records would be in this process's heap
+                print("  ... again with the shard in this process, its stages timed", flush=True)
+                r["where"] = where_case(Path(scratch) / f"where{i}", n, rate, args.seconds, args.warmup,
+                                        args.http_rate, args.gc_freeze)
             r["engine_tick"] = engine_tick(n, rate, args.engine_seconds)
             results.append(r)
     doc = {"machine": machine(), "cases": results}
     print(format_table(results))
+    if args.where:
+        print(format_where(results))
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=2))
     return 0 if all(r["vectors"] > 0 for r in results) else 1
@@ -293,6 +303,138 @@ async def _http_load(port: int, symbols: list[str], rate: float, seconds: float)
             **quantiles(times, "ms")}
 
 
+def http_main(argv: list[str]) -> int:
+    """The HTTP load process of `where_case`: wait, load, print the figures as JSON."""
+    port, symbols, rate, seconds, wait = int(argv[0]), argv[1].split(","), float(argv[2]), float(argv[3]), float(argv[4])
+    time.sleep(wait)
+    print(json.dumps(http_load(port, symbols, rate, seconds)))
+    return 0
+
+
+# --- where the time goes: the real ShardNode in this process, its stages timed -----------------
+
+def where_case(root: Path, n: int, rate: float, seconds: int, warmup: int, http_rate: float,
+               gc_freeze: bool = False) -> dict[str, Any]:
+    """Run the shard's own code (`ShardNode` + API) in this process with timers around each stage.
+
+    For every batch holding a TICK: boundary -> batch returned by `Bridge.next_batch` (stamp
+    lateness plus the ingest of the batch), journal append, engine fold of the batch, publish of the
+    vectors; the batch size; and the garbage collector's pauses during the run. The simulator and an
+    HTTP load (`http_main`) run as processes, as in `run_case`. With `gc_freeze`, everything alive
+    once the shard has started is moved out of the collector's reach (`gc.freeze()`), so full
+    collections no longer traverse the start-up heap (imports, numba, the restored engine).
+    """
+    import uvloop
+
+    from tools.logsetup import setup_logging
+    from tools.shard.config import load_shard_config
+
+    root.mkdir(parents=True)
+    sim = sim_config(root, n, rate)
+    symbols = [f"SYM{i:0{max(3, len(str(n)))}d}USDT" for i in range(1, n + 1)]
+    doc = shard_config(root, sim, symbols)
+    cfg = load_shard_config(write_yaml(root / "shard.yaml", doc))
+    import logging
+
+    saved = logging.getLogger().handlers[:]
+    log = (root / "shard.log").open("a")
+    setup_logging("INFO", "json", log)
+    sim_p = spawn("gateway-sim", write_yaml(root / "sim.yaml", sim), root / "sim.log")
+    http = None
+    if http_rate > 0:
+        http = subprocess.Popen([sys.executable, "-c", "import sys; from tools.bench.latency import http_main; "
+                                 "sys.exit(http_main(sys.argv[1:]))", str(doc["api"]["port"]), ",".join(symbols),
+                                 str(http_rate), str(seconds), str(warmup + 1)], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        marks, pauses = uvloop.run(_profiled(cfg, warmup + seconds + 1, gc_freeze))
+    finally:
+        stop(sim_p)
+        http_out = http.communicate(timeout=seconds + 60)[0] if http is not None else b""
+        logging.getLogger().handlers[:] = saved
+        log.close()
+    keep = [m for m in marks if m["b"] >= marks[0]["b"] + warmup * NS] if marks else []
+    out: dict[str, Any] = {"ticks": len(keep)}
+    for stage, (a, b) in STAGES.items():
+        out[stage] = quantiles(np.asarray([(m[b] - m[a]) / 1e6 for m in keep]), "ms")
+    out["batch_records"] = quantiles(np.asarray([m["records"] for m in keep], dtype=float), "n")
+    out["gc"] = {"pauses": len(pauses), **quantiles(np.asarray([ms for _, ms in pauses]), "ms"),
+                 "by_generation": {str(g): {"pauses": sum(1 for k, _ in pauses if k == g),
+                                            "max_ms": max((ms for k, ms in pauses if k == g), default=0.0)}
+                                   for g in (0, 1, 2)}}
+    out["http"] = json.loads(http_out) if http_out.strip() else {}
+    out["gc_freeze"] = gc_freeze
+    out["per_tick_ms"] = [[round((m[b] - m[a]) / 1e6, 3) for a, b in STAGES.values()] + [m["records"]] for m in keep]
+    return out
+
+
+#: Stage name -> (from mark, to mark) of `_profiled`.
+STAGES = {"total": ("b", "pub"), "to_batch": ("b", "got"), "append": ("got", "append"),
+          "fold": ("append", "fold"), "publish": ("fold", "pub")}
+
+
+async def _profiled(cfg: Any, seconds: float, gc_freeze: bool = False) -> tuple[list[dict[str, int]], list[tuple[int, float]]]:
+    """Serve the shard (node + API) for `seconds`; return per-tick stage marks and GC pauses (ms)."""
+    import asyncio
+    import gc
+
+    from api.app import create_app
+    from api.server import start_server
+    from engine.record import Kind
+    from tools.shard.node import ShardNode
+    from tools.shard.view import NodeView
+
+    node = ShardNode(cfg)
+    marks: list[dict[str, int]] = []
+    cur: dict[str, int] = {}
+    pauses: list[tuple[int, float]] = []
+    gc_t0 = [0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_t0[0] = time.perf_counter_ns()
+        else:
+            pauses.append((int(info["generation"]), (time.perf_counter_ns() - gc_t0[0]) / 1e6))
+
+    next_batch, append, fold, publish = node.bridge.next_batch, node.writer.append, node.fold.batch, node._publish
+
+    async def timed_next_batch() -> list:
+        recs = await next_batch()
+        cur.clear()
+        ticks = [r.recv_ns for r in recs if r.kind == Kind.TICK]
+        if ticks:
+            cur.update(b=ticks[-1], got=time.time_ns(), records=len(recs))
+        return recs
+
+    def timed(fn: Any, mark: str) -> Any:
+        def wrapper(*a: Any) -> Any:
+            out = fn(*a)
+            if cur:
+                cur[mark] = time.time_ns()
+                if mark == "pub":
+                    marks.append(dict(cur))
+            return out
+        return wrapper
+
+    node.bridge.next_batch = timed_next_batch  # type: ignore[method-assign]
+    node.writer.append = timed(append, "append")  # type: ignore[method-assign]
+    node.fold.batch = timed(fold, "fold")  # type: ignore[method-assign]
+    node._publish = timed(publish, "pub")  # type: ignore[method-assign]
+    app = create_app(NodeView(node, {}), node.metrics, background=[node.background])
+    server = await start_server(app, cfg.api.host, cfg.api.port)
+    if gc_freeze:
+        gc.collect()
+        gc.freeze()
+    gc.callbacks.append(on_gc)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        gc.callbacks.remove(on_gc)
+        await server.close()
+        if gc_freeze:
+            gc.unfreeze()
+    return [m for m in marks if "fold" in m and "append" in m], pauses
+
+
 # --- what the shard says about itself ------------------------------------------------------------
 
 def histogram(text: str, name: str) -> dict[str, Any]:
@@ -355,4 +497,25 @@ def format_table(results: list[dict[str, Any]]) -> str:
             f"{h.get('achieved_rps', 0):>5.0f}")
     lines.append("all-p99: p99 of the last vector of each tick; shard: fs_tick_to_publish_seconds bucket "
                  "holding p50/p99; late: bridge tick_late_max_us; engine: Engine.apply(tick) in process")
+    return "\n".join(lines)
+
+
+def format_where(results: list[dict[str, Any]]) -> str:
+    """Per case: p50 / p99 ms of each stage of a tick inside the shard, batch size, GC pauses."""
+    lines = ["", "where the time goes inside the shard (ms, p50 / p99 over ticks; the shard in this process)",
+             f"{'symbols':>7} {'msgs/s':>7} " + " ".join(f"{s:>13}" for s in STAGES) + f" {'batch recs':>11}"
+             f" {'gc pauses':>9} {'gc max':>7} {'gen2 n/max':>11} {'http p99':>8}"]
+    for r in results:
+        w = r.get("where")
+        if not w:
+            continue
+        cells = " ".join(f"{w[s].get('p50_ms', 0):>6.2f}/{w[s].get('p99_ms', 0):<6.2f}" for s in STAGES)
+        g2 = w["gc"]["by_generation"]["2"]
+        lines.append(f"{r['symbols']:>7} {r['rate']:>7g} {cells} {w['batch_records'].get('p50_n', 0):>5.0f}/"
+                     f"{w['batch_records'].get('p99_n', 0):<5.0f} {w['gc']['pauses']:>9} "
+                     f"{w['gc'].get('max_ms', 0):>7.2f} {g2['pauses']:>4}/{g2['max_ms']:<6.1f} "
+                     f"{w['http'].get('p99_ms', 0):>8.2f}")
+    lines.append("to_batch: boundary -> Bridge.next_batch returned the batch holding the tick (stamp lateness + "
+                 "drain + ingest); append: journal; fold: engine over the batch (tick compute included); "
+                 "publish: features.live + latest + feature log")
     return "\n".join(lines)
