@@ -5,28 +5,37 @@ journaled for that traffic at those receive times (`gateway_bridge.ingest.Ingest
 frames and BAD_FRAMEs, receive times made non-decreasing, ticks in place with long gaps capped,
 GATEWAY_DOWN after ``gateway.silence_ms`` without frames and GATEWAY_UP when they resume, the
 bad-frame byte budget). `import_files` appends them to a journal in batches and returns a summary.
-Importing into a journal that already holds records continues it: receive times are raised to at
-least its last ``recv_ns``, the tick series resumes after it and its last record counts as the
-last traffic.
+Importing into a journal that already holds records continues it: the tick series resumes after
+its last record, which counts as the last traffic. A journal is append-only in time and holds one
+market category: `import_checks` refuses, before anything is written, a capture that starts before
+the journal's last record (or, with ``skip_overlap``, leaves out what lies at or before it) or
+whose category differs (see `import_files`).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from engine.record import MARKET_KINDS, Kind, Record, kind_name, session
 from gateway_bridge.config import GatewayConfig, TicksConfig
+from gateway_bridge.import_checks import (
+    TOPIC,
+    CaptureInfo,
+    ImportRefused,
+    JournalState,
+    journal_state,
+    overlap_limits,
+    resolve_category,
+    survey,
+)
 from gateway_bridge.ingest import Ingest
 from journal import capture_formats
 from registry import Registry
 
 #: Records per journal append.
 BATCH = 4096
-#: The Bybit topic of a frame (``orderbook.50.SOLUSDT``, ``publicTrade.SOLUSDT``): its last part is the symbol.
-_TOPIC = re.compile(rb'"topic"\s*:\s*"[A-Za-z]+(?:\.[A-Za-z0-9]+)*\.([A-Z0-9]+)"')
 
 
 def capture_symbols(fmt: str, files: Iterable[str]) -> set[str]:
@@ -34,7 +43,7 @@ def capture_symbols(fmt: str, files: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for path in files:
         for _, payload in capture_formats.read(fmt, path, Counter()):
-            m = _TOPIC.search(payload, 0, 512)
+            m = TOPIC.search(payload, 0, 512)
             if m:
                 found.add(m.group(1).decode())
     return found
@@ -85,11 +94,14 @@ class Sessions:
 def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None = None, *,
                    start_ns: int = 0, stats: ImportStats | None = None,
                    gateway: GatewayConfig | None = None, ticks: TicksConfig | None = None,
-                   head: Sequence[Record] = (), sessions: Sessions | None = None) -> Iterator[Record]:
+                   head: Sequence[Record] = (), sessions: Sessions | None = None,
+                   skip_through: Sequence[int] = ()) -> Iterator[Record]:
     """Yield the unnumbered records of `files` in journal order, continuing a journal ending at `start_ns`.
 
     `head` records are stamped with the first frame's receive time and yielded right before it;
     with `sessions`, a SESSION record leads them and another precedes each newly seen symbol.
+    Frames of ``files[i]`` received at or before ``skip_through[i]`` are left out (counted as
+    skipped ``overlap``). `fmt` may be ``auto`` (each file sniffed).
     """
     stats = stats if stats is not None else ImportStats()
     ingest = Ingest(gateway or GatewayConfig(), ticks or TicksConfig(), symbols, last_recv_ns=start_ns,
@@ -98,8 +110,12 @@ def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None
         head = [sessions.record(), *head]
     frame = ingest.frame
     count = stats.records
-    for path in files:
+    for i, path in enumerate(files):
+        through = skip_through[i] if i < len(skip_through) else -1
         for raw_ns, payload in capture_formats.read(fmt, path, stats.skipped_lines):
+            if raw_ns <= through:
+                stats.skipped_lines["overlap"] += 1
+                continue
             stats.frames += 1
             recs = frame(raw_ns, payload, head)
             head = ()
@@ -121,49 +137,82 @@ def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None
 
 
 def import_files(journal_dir: str, fmt: str, files: list[str], symbols: list[str] | None = None, *,
-                 category: str = "linear", registry: Registry | None = None,
+                 category: str | None = None, registry: Registry | None = None,
                  extra_head: Sequence[Record] = (), gateway: GatewayConfig | None = None,
-                 ticks: TicksConfig | None = None) -> dict[str, Any]:
+                 ticks: TicksConfig | None = None, skip_overlap: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Append the records of `files` to the journal at `journal_dir`; return the import summary.
 
     Like a shard, an import journals SESSION records (category, symbols, `registry` — the packaged
     default when None) so the journal rebuilds offline alone: one at its head naming the symbols
     the journal already had plus `symbols`, and one before the first record of each new symbol.
     `extra_head` records are journaled right before the first imported record, stamped with its
-    receive time.
+    receive time. Before anything is written (the directory is not even created) every capture is
+    read once and the import is refused with `ImportRefused` if a file is unreadable or holds no
+    frames of `fmt` (``auto``: sniffed), starts before the journal's last record (or the previous
+    file's end; with `skip_overlap` only frames after it are imported), or its market category
+    differs from `category` or the journal's. `progress(done, total)` is called as frames go in.
     """
-    from journal.config import JournalConfig
-    from journal.reader import JournalReader
     from journal.writer import JournalWriter
 
-    if fmt not in capture_formats.FORMATS:
+    if fmt != capture_formats.AUTO and fmt not in capture_formats.FORMATS:
         raise ValueError(f"unknown capture format {fmt!r}; known: {', '.join(capture_formats.FORMATS)}")
+    infos = [survey(fmt, path) for path in files]
+    state = journal_state(journal_dir)
+    category = resolve_category(infos, category, state, journal_dir)
+    through = overlap_limits(infos, state, journal_dir, skip_overlap)
+    out: dict[str, Any] = {"journal": journal_dir, "format": _formats(infos), "files": list(files),
+                           "category": category}
+    if all(info.last_ns <= t for info, t in zip(infos, through, strict=True)):  # everything is there already
+        stats = ImportStats()
+        stats.skipped_lines["overlap"] = sum(info.frames for info in infos)
+        return {**out, **stats.summary(), "seq": None}
+    with JournalWriter(_journal_config(journal_dir)) as writer:
+        if writer.last_recv_ns != state.last_ns:  # another writer came and went since the check
+            raise ImportRefused(f"journal {journal_dir} changed while the import was being checked; run it again")
+        stats, seq = _write_all(writer, infos, symbols, state, category, registry, extra_head, gateway, ticks,
+                                through, progress)
+    return {**out, **stats.summary(), "seq": seq}
+
+
+def _journal_config(journal_dir: str) -> Any:
+    from journal.config import JournalConfig
+
+    return JournalConfig(dir=journal_dir, fsync="never")
+
+
+def _write_all(writer: Any, infos: list[CaptureInfo], symbols: list[str] | None, state: JournalState,
+               category: str, registry: Registry | None, extra_head: Sequence[Record],
+               gateway: GatewayConfig | None, ticks: TicksConfig | None, through: list[int],
+               progress: Callable[[int, int], None] | None) -> tuple[ImportStats, list[int] | None]:
+    """Import every capture into the open `writer` in batches; return the stats and [first, last] seq."""
     stats = ImportStats()
     first_seq = last_seq = 0
-    with JournalWriter(JournalConfig(dir=journal_dir, fsync="never")) as writer:
-        known = _journaled_symbols(JournalReader(journal_dir)) if writer.next_seq > 1 else set()
-        # The head SESSION names every symbol of the capture, so each has a vector from the first tick.
-        known |= set(symbols) if symbols is not None else capture_symbols(fmt, files)
-        sessions = Sessions(category, registry or _default_registry(), known)
-        batch: list[Record] = []
-        for rec in import_records(fmt, files, symbols, start_ns=writer.last_recv_ns, stats=stats,
-                                  gateway=gateway, ticks=ticks, head=extra_head, sessions=sessions):
-            batch.append(rec)
-            if len(batch) >= BATCH:
-                first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
-        first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
-        writer.sync()
-    out = {"journal": journal_dir, "format": fmt, "files": list(files), **stats.summary()}
-    out["seq"] = [first_seq, last_seq] if first_seq else None
-    return out
+    # The head SESSION names every symbol of the capture, so each has a vector from the first tick.
+    known = state.symbols | (set(symbols) if symbols is not None else set().union(*(i.symbols for i in infos)))
+    sessions = Sessions(category, registry or _default_registry(), known)
+    total = sum(i.frames for i in infos) - sum(i.frames_through(t) for i, t in zip(infos, through, strict=True))
+    batch: list[Record] = []
+    for rec in import_records(capture_formats.AUTO if len({i.fmt for i in infos}) > 1 else infos[0].fmt,
+                              [i.path for i in infos], symbols, start_ns=writer.last_recv_ns, stats=stats,
+                              gateway=gateway, ticks=ticks, head=extra_head, sessions=sessions,
+                              skip_through=through):
+        batch.append(rec)
+        if len(batch) >= BATCH:
+            first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
+            if progress is not None:
+                progress(stats.frames, total)
+    first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
+    writer.sync()
+    if progress is not None:
+        progress(stats.frames, total)
+    return stats, ([first_seq, last_seq] if first_seq else None)
 
 
-def _journaled_symbols(reader: Any) -> set[str]:
-    """The symbols named by the journal's last SESSION record (none if it has none)."""
-    last: set[str] = set()
-    for rec in reader.records(kinds=[Kind.SESSION]):
-        last = set(rec.payload["symbols"])
-    return last
+def _formats(infos: list[CaptureInfo]) -> str | list[str]:
+    """The capture format of the import: one name, or one per file when they differ."""
+    fmts = [i.fmt for i in infos]
+    return fmts[0] if len(set(fmts)) == 1 else fmts
 
 
 def _default_registry() -> Registry:

@@ -15,6 +15,10 @@ Formats (``.gz`` and ``.zst`` files are decompressed transparently, streaming):
   (``wss://…`` connection/send lines are skipped). Seconds are converted to ns from their decimal
   text, exactly (digits past the ninth decimal are truncated).
 
+``auto`` sniffs the first lines of each file (`sniff`) and reads it in the format they fit.
+`categories` names the Bybit market categories a capture's connection URLs
+(``wss://stream.bybit.com/v5/public/linear``) give.
+
 Lines that carry no frame are skipped and counted in ``skipped`` by reason (``blank``,
 ``not_recv``, ``connection``, ``bad_line``, ``bad_time``); they are not errors. A frame whose
 content is broken is still yielded: the decoder turns it into a BAD_FRAME record. Receive times
@@ -36,6 +40,10 @@ from typing import BinaryIO
 import orjson
 
 FORMATS = ("frames", "tardis", "hftbacktest", "cryptofeed")
+AUTO = "auto"
+CATEGORIES = ("linear", "spot", "inverse", "option")
+#: Lines `sniff` looks at (non-blank, from the start of the file).
+SNIFF_LINES = 50
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 #: Plausible receive times: 2000-01-01 .. 2100-01-01 UTC.
@@ -47,6 +55,8 @@ _SECONDS = re.compile(rb"([0-9]{1,12})(?:\.([0-9]+))?")
 _ISO = re.compile(rb"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
                   rb"(?:Z|\+00:00|\+0000)")
 _CRYPTOFEED_TS = re.compile(rb'"ts"\s*:\s*([0-9]{1,12}(?:\.[0-9]+)?)[\s,}]')
+_CATEGORY_URL = re.compile(rb"wss?://[^\s\"]*/v5/public/(linear|spot|inverse|option)\b")
+_ISO_HEAD = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+Z? ")
 
 
 class BadLine(ValueError):
@@ -78,6 +88,8 @@ def open_capture(path: str | Path) -> Iterator[BinaryIO]:
 
 def read(fmt: str, path: str | Path, skipped: Counter[str] | None = None) -> Iterator[Frame]:
     """Yield ``(recv_ns, frame_bytes)`` of one capture file; count skipped lines in `skipped`."""
+    if fmt == AUTO:
+        fmt = sniff(path) or "frames"
     parse = _PARSERS.get(fmt)
     if parse is None:
         raise ValueError(f"unknown capture format {fmt!r}; known: {', '.join(FORMATS)}")
@@ -99,6 +111,68 @@ def read(fmt: str, path: str | Path, skipped: Counter[str] | None = None) -> Ite
                 continue
             state[0] = recv_ns
             yield recv_ns, frame
+
+
+def sniff(path: str | Path) -> str | None:
+    """The format the first non-blank lines of `path` fit best (None: none of them, or no lines)."""
+    votes: Counter[str] = Counter()
+    n = 0
+    with open_capture(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            kind = looks_like(line)
+            if kind is not None:
+                votes[kind] += 1
+            n += 1
+            if n >= SNIFF_LINES:
+                break
+    if not votes:
+        return None
+    best, count = votes.most_common(1)[0]
+    return best if count * 2 > n else None
+
+
+def looks_like(line: bytes) -> str | None:
+    """The format one capture line is written in, judged by its layout alone (None: no format)."""
+    if line.startswith(b"{"):
+        return _json_line_format(line)
+    if line.startswith((b"wss://", b"ws://")):
+        return "cryptofeed"
+    head, _, rest = line.partition(b" ")
+    if not rest.lstrip().startswith(b"{"):
+        return None
+    if head.endswith(b":") and _SECONDS.fullmatch(head[:-1]):
+        return "cryptofeed"
+    if _ISO_HEAD.match(line):
+        return "tardis"
+    return "hftbacktest" if head.isdigit() and len(head) <= 19 else None
+
+
+def _json_line_format(line: bytes) -> str | None:
+    """``cryptofeed`` for a format-2 line, ``frames`` for an envelope or a bare Bybit frame."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict:
+        return None
+    if "t" in obj and ("ts" in obj or obj.get("t") == "header"):
+        return "cryptofeed"
+    if ("recv_ns" in obj and "frame" in obj) or "topic" in obj or "op" in obj:
+        return "frames"
+    return None
+
+
+def categories(path: str | Path) -> set[str]:
+    """The Bybit v5 market categories named by connection URLs anywhere in `path`."""
+    found: set[str] = set()
+    with open_capture(path) as f:
+        for line in f:
+            if b"/v5/public/" in line:
+                found.update(m.decode() for m in _CATEGORY_URL.findall(line))
+    return found
 
 
 def seconds_to_ns(text: bytes) -> int:

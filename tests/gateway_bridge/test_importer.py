@@ -74,12 +74,104 @@ def test_second_import_continues_the_journal(tmp_path: Path) -> None:
 
     j = str(tmp_path / "j")
     import_files(j, "hftbacktest", [_hft(tmp_path, [(T0 + 100, _frame(1)), (T0 + 2 * S + 1, _frame(2))], "a")])
-    summary = import_files(j, "hftbacktest", [_hft(tmp_path, [(T0 + S, _frame(3)), (T0 + 4 * S, _frame(4))], "b")])
+    # b starts exactly at the journal's last receive time: allowed (not before it)
+    summary = import_files(j, "hftbacktest", [_hft(tmp_path, [(T0 + 2 * S + 1, _frame(3)), (T0 + 4 * S, _frame(4))],
+                                                   "b")])
     recs = list(JournalReader(j).records())
     _check_ticks(recs)
-    assert summary["recv_ns_held"] == 1 and summary["seq"][0] == 6  # session, trade, tick, tick, trade before
+    assert summary["recv_ns_held"] == 0 and summary["seq"][0] == 6  # session, trade, tick, tick, trade before
     assert recs[5].kind == Kind.SESSION and recs[5].payload["symbols"] == ["SOLUSDT"]  # the journal's symbols
     assert [r.seq for r in recs] == list(range(1, len(recs) + 1))
+
+
+def _tree(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_an_overlapping_import_is_refused_and_the_journal_untouched(tmp_path: Path) -> None:
+    from gateway_bridge.importer import ImportRefused
+
+    j = tmp_path / "j"
+    a = _hft(tmp_path, [(T0 + 100, _frame(1)), (T0 + 2 * S + 1, _frame(2))], "a")
+    import_files(str(j), "hftbacktest", [a])
+    before = _tree(j)
+    b = _hft(tmp_path, [(T0 + S, _frame(3)), (T0 + 4 * S, _frame(4))], "b")
+    with pytest.raises(ImportRefused) as e:
+        import_files(str(j), "hftbacktest", [b])
+    msg = str(e.value)
+    # both ranges, hand-formatted: T0 = 2026-08-09T21:26:59Z
+    assert "capture " + b + " (2026-08-09T21:27:00.000Z to 2026-08-09T21:27:03.000Z)" in msg
+    assert "(journal " + str(j) + ": 2026-08-09T21:26:59.000Z to 2026-08-09T21:27:01.000Z)" in msg
+    assert "--skip-overlap" in msg and e.value.status == 1
+    with pytest.raises(ImportRefused):  # the same capture again
+        import_files(str(j), "hftbacktest", [a])
+    assert _tree(j) == before
+
+
+def test_skip_overlap_imports_only_what_lies_after_and_reruns_add_nothing(tmp_path: Path) -> None:
+    from journal.reader import JournalReader
+
+    j = tmp_path / "j"
+    a = _hft(tmp_path, [(T0 + 100, _frame(1)), (T0 + 2 * S + 1, _frame(2))], "a")
+    import_files(str(j), "hftbacktest", [a], skip_overlap=True)
+    before = _tree(j)
+    again = import_files(str(j), "hftbacktest", [a], skip_overlap=True)
+    assert again["seq"] is None and again["records"] == {} and again["skipped"] == {"overlap": 2}
+    assert _tree(j) == before
+    # a longer capture of the same session: only the frames after T0 + 2 s + 1 ns go in
+    longer = _hft(tmp_path, [(T0 + 100, _frame(1)), (T0 + 2 * S + 1, _frame(2)), (T0 + 3 * S + 7, _frame(5))], "l")
+    s = import_files(str(j), "hftbacktest", [longer], skip_overlap=True)
+    assert s["skipped"] == {"overlap": 2} and s["frames"] == 1
+    trades = [r.ts for r in JournalReader(j).records() if r.kind == Kind.TRADES]
+    assert trades == [1, 2, 5]
+
+
+def test_captures_out_of_time_order_are_refused(tmp_path: Path) -> None:
+    from gateway_bridge.importer import ImportRefused
+
+    a = _hft(tmp_path, [(T0 + 100, _frame(1)), (T0 + 3 * S, _frame(2))], "a")
+    b = _hft(tmp_path, [(T0 + S, _frame(3))], "b")
+    with pytest.raises(ImportRefused, match=f"capture {b} .* starts before the end of capture {a} "):
+        import_files(str(tmp_path / "j"), "hftbacktest", [a, b])
+    assert not (tmp_path / "j").exists()
+
+
+def _envelope(tmp_path: Path, category: str, name: str = "e.jsonl", ts: int = 1_786_310_819) -> str:
+    url = f"wss://stream.bybit.com/v5/public/{category}"
+    lines = [orjson.dumps({"t": "connect", "conn": "BYBIT.ws.1", "ts": ts, "addr": url}),
+             orjson.dumps({"t": "recv", "conn": "BYBIT.ws.1", "ts": ts + 1, "data": _frame(ts * 1000).decode()})]
+    p = tmp_path / name
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    return str(p)
+
+
+def test_category_comes_from_the_capture_and_a_mismatch_is_refused(tmp_path: Path) -> None:
+    from gateway_bridge.importer import ImportRefused
+    from journal.reader import JournalReader
+
+    j = tmp_path / "j"
+    spot = _envelope(tmp_path, "spot", "spot.jsonl")
+    with pytest.raises(ImportRefused, match=f"capture {spot} is a spot capture .* but --category is linear") as e:
+        import_files(str(j), "auto", [spot], category="linear")
+    assert e.value.status == 2 and not j.exists()
+    s = import_files(str(j), "auto", [_envelope(tmp_path, "linear", "lin.jsonl")])
+    assert s["category"] == "linear" and s["format"] == "cryptofeed"
+    assert [r.payload["category"] for r in JournalReader(j).records(kinds=[Kind.SESSION])] == ["linear"]
+    before = _tree(j)
+    later_spot = _envelope(tmp_path, "spot", "spot2.jsonl", ts=1_786_310_900)
+    with pytest.raises(ImportRefused, match=f"journal {j} holds linear records; capture {later_spot} is spot"):
+        import_files(str(j), "auto", [later_spot])
+    with pytest.raises(ImportRefused, match=f"journal {j} holds linear records; --category is inverse"):
+        import_files(str(j), "hftbacktest", [_hft(tmp_path, [(T0 + 100 * S, _frame(9))], "h")], category="inverse")
+    assert _tree(j) == before
+
+
+def test_a_capture_naming_two_categories_is_refused(tmp_path: Path) -> None:
+    from gateway_bridge.importer import ImportRefused
+
+    a, b = _envelope(tmp_path, "linear", "a.jsonl"), _envelope(tmp_path, "spot", "b.jsonl", ts=1_786_310_900)
+    with pytest.raises(ImportRefused, match="several market categories: linear .*, spot"):
+        import_files(str(tmp_path / "j"), "auto", [a, b])
 
 
 def test_unknown_format_is_rejected(tmp_path: Path) -> None:
