@@ -10,6 +10,7 @@ categories, with `ImportRefused` naming the capture, the journal and both sides.
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import zlib
 from collections import Counter
@@ -126,7 +127,10 @@ def journal_state(journal_dir: str) -> JournalState:
     if d.exists() and not d.is_dir():
         raise ImportRefused(f"journal {journal_dir}: is a file, not a journal directory")
     if not d.is_dir():
+        _check_creatable(d, journal_dir)
         return JournalState(False, 0, 0, None, set())
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise ImportRefused(f"journal {journal_dir}: directory is not writable")
     reader = JournalReader(d)
     try:
         index = reader.index()
@@ -139,6 +143,17 @@ def journal_state(journal_dir: str) -> JournalState:
     first_ns = int(index.recv_ns.min()) if len(index.recv_ns) else 0
     last_ns = int(index.recv_ns.max()) if len(index.recv_ns) else 0
     return JournalState(True, first_ns, last_ns, last.get("category"), set(last.get("symbols", ())))
+
+
+def _check_creatable(d: Path, journal_dir: str) -> None:
+    """Refuse a journal directory that cannot be created: an ancestor is a file or is not writable."""
+    parent = d.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ImportRefused(f"journal {journal_dir}: cannot be created: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ImportRefused(f"journal {journal_dir}: cannot be created: {parent} is not writable")
 
 
 def overlap_limits(infos: list[CaptureInfo], state: JournalState, journal_dir: str,

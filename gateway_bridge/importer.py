@@ -157,8 +157,8 @@ def import_files(journal_dir: str, fmt: str, files: list[str], symbols: list[str
 
     if fmt != capture_formats.AUTO and fmt not in capture_formats.FORMATS:
         raise ValueError(f"unknown capture format {fmt!r}; known: {', '.join(capture_formats.FORMATS)}")
-    infos = [survey(fmt, path) for path in files]
     state = journal_state(journal_dir)
+    infos = [survey(fmt, path) for path in files]
     category = resolve_category(infos, category, state, journal_dir)
     through = overlap_limits(infos, state, journal_dir, skip_overlap)
     out: dict[str, Any] = {"journal": journal_dir, "format": _formats(infos), "files": list(files),

@@ -5,6 +5,10 @@ decoding); seq/time/kind filters run on the index columns and only the selected 
 decoded. Damage in a closed segment (one with a successor) raises `JournalCorruption`; bytes
 after the last whole frame of the *live* segment are a write in progress or a torn tail that the
 writer will cut on restart, so the reader waits there (follow) or ends there (no follow).
+
+Seqs are gap-free except where `journal repair` moved a damaged closed segment's tail aside: it
+leaves ``<segment>.lost-<first>-<last>.json`` beside the segment, and the reader then accepts that
+the next segment starts at ``last + 1`` (any other jump is still corruption).
 """
 
 from __future__ import annotations
@@ -19,9 +23,36 @@ import numpy as np
 
 from engine.record import Record
 from journal.codec import FRAME_HEAD_SIZE, decode_body
-from journal.errors import JournalCorruption
+from journal.errors import JournalCorruption, JournalError
 from journal.scan import OK, STATUS_NAMES, TRUNCATED, Frames, first_seq_break, iter_frames
 from journal.segment import HEADER_SIZE, SegmentHeader, list_segments, read_header
+
+
+class DamagedSegment(JournalCorruption):
+    """Damage in a closed segment (one with a successor): `journal repair` can move it aside."""
+
+    def __str__(self) -> str:
+        d = Path(self.path).parent
+        return f"{super().__str__()} (run `feature-service journal repair --journal {d}` to move it aside)"
+
+
+def lost_marker(segment: Path, first_lost: int, last_lost: int) -> Path:
+    """The file that records seqs `first_lost`..`last_lost` as lost by a repair of `segment`."""
+    return segment.with_name(f"{segment.name}.lost-{first_lost}-{last_lost}.json")
+
+
+def check_journal_dir(journal_dir: str | Path) -> Path:
+    """Return `journal_dir` if it is a journal directory; JournalError in one line if it is not."""
+    d = Path(journal_dir)
+    if not d.exists():
+        raise JournalError(f"journal {d}: no such directory")
+    if not d.is_dir():
+        raise JournalError(f"journal {d}: is a file, not a journal directory")
+    if not os.access(d, os.R_OK | os.X_OK):
+        raise JournalError(f"journal {d}: directory is not readable")
+    if not list_segments(d) and not (d / ".lock").exists():
+        raise JournalError(f"journal {d}: not a journal (no segment files in it)")
+    return d
 
 
 class Chunk(NamedTuple):
@@ -190,7 +221,12 @@ class _Cursor:
         if size < HEADER_SIZE and later is None:
             self.tail = Tail(self.path, size, "segment header incomplete")
             return False
-        self.header = read_header(self.fd, self.path)
+        try:
+            self.header = read_header(self.fd, self.path)
+        except JournalCorruption as e:
+            if later is None:
+                raise
+            raise DamagedSegment(e.path, e.offset, e.reason) from None
         return True
 
     def _successor(self) -> tuple[int, Path] | None:
@@ -223,15 +259,15 @@ class _Cursor:
         """Raise for damage in a closed segment; remember it as the live tail otherwise."""
         assert self.path is not None
         if later is not None:
-            raise JournalCorruption(self.path, offset, reason)
+            raise DamagedSegment(self.path, offset, reason)
         self.tail = Tail(self.path, offset, reason)
 
     def _switch(self, later: tuple[int, Path]) -> None:
         """Move to the successor segment, which must start exactly at the next seq."""
         assert self.path is not None
         first_seq, path = later
-        if first_seq != self.expected:
-            raise JournalCorruption(self.path, self.pos, f"segment ends before seq {self.expected} but the "
+        if first_seq != self.expected and not lost_marker(self.path, self.expected, first_seq - 1).exists():
+            raise DamagedSegment(self.path, self.pos, f"segment ends before seq {self.expected} but the "
                                     f"next segment {path.name} starts at seq {first_seq}")
         self._open(first_seq, path)
 

@@ -55,10 +55,14 @@ class JournalWriter:
         self._last_sync_ns = clock_ns()
         self._next_seq = 1
         self._last_recv_ns = 0
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = None
+        _make_dir(self.dir)
         self._lock_fd = _lock(self.dir / LOCK_NAME)
         try:
             self._recover()
+        except OSError as e:
+            self.close()
+            raise _io_error(self.dir, e, "open the last segment for appending") from None
         except BaseException:
             self.close()
             raise
@@ -139,8 +143,11 @@ class JournalWriter:
             n = os.write(self._fd, data)
             while n < len(data):  # short writes only happen on a full disk or a signal
                 n += os.write(self._fd, memoryview(data)[n:])
-        except BaseException:
+        except BaseException as e:
             os.ftruncate(self._fd, self._size)
+            if isinstance(e, OSError):
+                raise _io_error(self.dir, e, f"append {len(data)} bytes to {self._path}",
+                                "nothing of the batch was journaled") from None
             raise
         self._size += len(data)
 
@@ -167,15 +174,22 @@ class JournalWriter:
     def _create_segment(self, recv_ns: int) -> None:
         """Create the segment starting at next_seq, header written and (unless `never`) durable."""
         path = self.dir / segment_name(self._next_seq)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
         try:
-            os.write(fd, pack_header(self._next_seq, recv_ns))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise _io_error(self.dir, e, f"create segment {path.name}", "nothing of the batch was journaled") from None
+        try:
+            if os.write(fd, pack_header(self._next_seq, recv_ns)) != HEADER_SIZE:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             if self.cfg.fsync != "never":
                 self._fsync(fd)
                 _fsync_dir(self.dir, self._fsync)
-        except BaseException:
+        except BaseException as e:
             os.close(fd)
             path.unlink(missing_ok=True)
+            if isinstance(e, OSError):
+                raise _io_error(self.dir, e, f"create segment {path.name}",
+                                "nothing of the batch was journaled") from None
             raise
         self._open_current(fd, path, HEADER_SIZE, 0, recv_ns)
         log.info("journal: new segment %s (first seq %d)", path, self._next_seq)
@@ -236,16 +250,46 @@ class JournalWriter:
         self._open_current(fd, path, HEADER_SIZE, 0, self._last_recv_ns)
 
 
+def _make_dir(d: Path) -> None:
+    """Create the journal directory (and parents) if needed; JournalError in one line if it cannot be."""
+    if d.exists() and not d.is_dir():
+        raise JournalError(f"journal {d}: is a file, not a journal directory")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if isinstance(e, FileExistsError | NotADirectoryError):
+            raise JournalError(f"journal {d}: cannot create the directory: a part of the path is a file") from None
+        raise _io_error(d, e, "create the directory") from None
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise JournalError(f"journal {d}: directory is not writable")
+
+
+def _io_error(d: Path, e: OSError, doing: str, after: str = "") -> JournalError:
+    """One line for an OS error met while `doing` something in journal `d` (ENOSPC, EROFS, EACCES, …)."""
+    reason = e.strerror or str(e)
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        reason += " (is the directory read-only?)"
+    return JournalError(f"journal {d}: cannot {doing}: {reason}" + (f"; {after}" if after else ""))
+
+
+def lock_journal(path: Path) -> int:
+    """Take the exclusive writer lock file `path` of a journal (for tools that rewrite it, like repair)."""
+    return _lock(path)
+
+
 def _lock(path: Path) -> int:
     """Take the exclusive writer lock of a journal directory, or raise JournalError."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise _io_error(path.parent, e, f"open the lock file {path.name}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
         os.close(fd)
         if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise JournalError(f"{path.parent}: journal is open by another writer") from None
-        raise
+        raise _io_error(path.parent, e, "lock the journal") from None
     return fd
 
 
