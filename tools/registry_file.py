@@ -19,7 +19,26 @@ def load_registry_file(path: str | Path) -> Registry:
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) else str(e)
         raise RegistryError(f"cannot read registry: {reason}", str(path)) from None
-    return load_registry_text(text, source=str(path))
+    try:
+        return load_registry_text(text, source=str(path))
+    except RegistryError as e:
+        if not e.reason.startswith("not valid YAML"):
+            raise
+        raise _one_line_yaml_error(text, str(path), e.reason) from None
+
+
+def _one_line_yaml_error(text: str, path: str, reason: str) -> RegistryError:
+    """The loader's multi-line YAML error as ``file:line:column: not valid YAML: problem``."""
+    import yaml
+
+    from tools.typedconfig import yaml_error_parts
+
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where, what = yaml_error_parts(e)
+        return RegistryError(f"not valid YAML: {what}", f"{path}{where}")
+    return RegistryError(" ".join(reason.split()), path)  # only the strict loader objects (duplicate key)
 
 
 def default_registry_text() -> str:

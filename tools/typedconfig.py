@@ -33,10 +33,33 @@ def load_yaml_file(path: str | Path) -> Any:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not a text file (byte {e.start} is not UTF-8)") from None
     try:
         return yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        raise ConfigError(yaml_error_line(p, e)) from None
+
+
+def yaml_error_line(path: str | Path, e: yaml.YAMLError) -> str:
+    """One line ``file:line:column: not valid YAML: problem (context)`` for a YAML syntax error."""
+    where, what = yaml_error_parts(e)
+    return f"{path}{where}: not valid YAML: {what}"
+
+
+def yaml_error_parts(e: yaml.YAMLError) -> tuple[str, str]:
+    """``(":line:column", "problem (context at line, column)")`` of a YAML error, 1-based; one line each."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None)
+    if mark is None or not problem:
+        return "", " ".join(str(e).split())
+    text = problem
+    context, at = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and at is not None:
+        text += f" ({context} at line {at.line + 1}, column {at.column + 1})"
+    elif context:
+        text += f" ({context})"
+    return f":{mark.line + 1}:{mark.column + 1}", text
 
 
 def build(cls: type[T], data: Any, path: str = "") -> T:
