@@ -1,62 +1,226 @@
-"""`feature-service replay`: journal → engine → Parquet, one row per (tick, symbol)."""
+"""`feature-service replay`: journal → engine → Parquet, one row per (tick, symbol).
+
+Every argument is checked before anything is written: the journal must be a directory holding
+segments, `--symbols` must name symbols of the journal (its SESSION records, else its index),
+`--from` must be before `--to`, and `--out` must not lie inside the journal. On any failure the
+output is not created (nor a directory `--out` would have created). Each feature column carries
+Parquet field metadata ``unit`` and ``description`` (see `registry functions`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.engine import Vector
+    from registry import Registry
+
+log = logging.getLogger(__name__)
+
+_TIME_HELP = "ISO-8601 (2026-08-09T21:26:00Z; no Z means UTC) or epoch seconds, milliseconds or nanoseconds"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Attach replay's options."""
     p.add_argument("--journal", required=True, metavar="DIR", help="journal directory")
     p.add_argument("--out", required=True, metavar="DIR|FILE.parquet",
-                   help="output directory (one Parquet file per registry hash met) or one .parquet file "
-                        "(only when the range has one registry)")
+                   help="output directory (one Parquet file per registry hash met, created if missing) or one "
+                        ".parquet file in an existing directory (only when the range has one registry)")
     p.add_argument("--registry", default="", metavar="FILE",
                    help="what-if: compute with this registry instead of the ones journaled")
-    p.add_argument("--symbols", default="", metavar="S,...", help="symbols (default: all in the journal)")
-    p.add_argument("--from", dest="from_", default="", metavar="ISO", help="first tick (inclusive, UTC)")
-    p.add_argument("--to", default="", metavar="ISO", help="last tick (exclusive, UTC)")
-
-
-def parse_iso_ns(text: str, name: str) -> int | None:
-    """Parse an ISO-8601 time (naive means UTC) to epoch ns; empty gives None."""
-    from datetime import UTC, datetime
-
-    if not text:
-        return None
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise SystemExit(f"feature-service replay: --{name} {text!r} is not an ISO-8601 time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    p.add_argument("--symbols", default="", metavar="S,...",
+                   help="only these symbols, comma-separated, as the journal spells them (default: all)")
+    p.add_argument("--from", dest="from_", default="", metavar="TIME",
+                   help=f"first tick, inclusive: {_TIME_HELP} (default: the journal's start)")
+    p.add_argument("--to", default="", metavar="TIME", help="last tick, exclusive (default: the journal's end)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Replay the journal and write the feature file; print a JSON summary."""
-    from pathlib import Path
-
     import orjson
 
-    from tools.offline.feature_table import FeatureTableError, write_by_registry
+    from tools.offline.feature_table import write_by_registry
     from tools.offline.replay import ReplaySummary, replay
     from tools.registry_file import load_registry_file
 
+    journal = check_journal(args.journal)
+    out = check_out(args.out, journal)
+    from_ns, to_ns = time_range(args.from_, args.to)
+    symbols = check_symbols(args.symbols, journal)
     registry = load_registry_file(args.registry) if args.registry else None
-    symbols = [s for s in args.symbols.split(",") if s] or None
-    from_ns, to_ns = parse_iso_ns(args.from_, "from"), parse_iso_ns(args.to, "to")
+    log.debug("replay_start", extra={"journal": str(journal), "out": str(out), "symbols": symbols,
+                                     "from_ns": from_ns, "to_ns": to_ns, "what_if": args.registry or None})
     summary = ReplaySummary()
-    try:
-        files = write_by_registry(Path(args.out), replay(args.journal, registry, symbols, from_ns, to_ns, summary),
-                                  summary.registries)
-    except FeatureTableError as e:
-        print(f"feature-service replay: {e}", file=sys.stderr)
-        return 1
-    doc = {"out": args.out, "files": {h: str(p) for h, p in files.items()}, "rows": summary.vectors,
+    vectors = replay(str(journal), registry, symbols, from_ns, to_ns, summary)
+    written = _Count(_with_progress(vectors, str(journal), from_ns, to_ns))
+    with _undo_created_dirs(out):
+        files = write_by_registry(out, written, summary.registries)
+        for h, path in files.items():
+            add_field_metadata(path, summary.registries[h])
+    if written.n == 0:
+        log.warning("replay_no_rows", extra={"reason": "no tick of the journal lies in the range asked for"})
+    log.info("replay_done", extra={"rows": written.n, "files": len(files), "records": summary.records})
+    doc = {"out": args.out, "files": {h: str(p) for h, p in files.items()}, "rows": written.n,
            "records": summary.records, "registry_hashes": sorted(files), "notices": summary.notices,
            "counters": summary.counters}
     sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     return 0
+
+
+# -- argument checks (UsageError, exit 2) ------------------------------------------------------
+
+def check_journal(text: str) -> Path:
+    """The journal directory named by --journal; a missing path, a file or a directory without segments is refused."""
+    from journal.segment import list_segments
+    from tools.cli import UsageError
+
+    d = Path(text)
+    if not d.exists():
+        raise UsageError(f"--journal {text}: no such directory")
+    if not d.is_dir():
+        raise UsageError(f"--journal {text}: is not a directory (a journal is a directory of segments)")
+    if not list_segments(d):
+        raise UsageError(f"--journal {text}: holds no journal segments")
+    return d
+
+
+def check_out(text: str, journal: Path) -> Path:
+    """The --out path; one inside the journal directory (which it would change) is refused."""
+    from tools.cli import UsageError
+
+    out = Path(text)
+    resolved, jdir = out.resolve(), journal.resolve()
+    if resolved == jdir or jdir in resolved.parents:
+        raise UsageError(f"--out {text}: lies inside the journal {journal}; write the features elsewhere")
+    return out
+
+
+def time_range(from_text: str, to_text: str) -> tuple[int | None, int | None]:
+    """--from and --to as epoch ns (None when not given); an unparsable time or from ≥ to is refused."""
+    from tools.cli import UsageError
+    from tools.timeparse import parse_time
+
+    try:
+        from_ns = parse_time(from_text, "--from") if from_text else None
+        to_ns = parse_time(to_text, "--to") if to_text else None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if from_ns is not None and to_ns is not None and from_ns >= to_ns:
+        raise UsageError(f"--from {from_text!r} is not before --to {to_text!r} (the range [from, to) is empty)")
+    return from_ns, to_ns
+
+
+def check_symbols(text: str, journal: Path) -> list[str] | None:
+    """The --symbols list (None for all); a symbol the journal does not hold is refused, listing those it does."""
+    from tools.cli import UsageError
+    from tools.offline.replay import known_symbols
+
+    wanted = [s.strip() for s in text.split(",") if s.strip()]
+    if not wanted:
+        if text.strip():
+            raise UsageError(f"--symbols {text!r}: names no symbol")
+        return None
+    known = known_symbols(str(journal))
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        hint = [f"{s} (did you mean {s.upper()}?)" if s.upper() in known else s for s in unknown]
+        raise UsageError(f"--symbols: {', '.join(hint)} not in the journal {journal}; "
+                         f"its symbols: {', '.join(sorted(known)) or 'none'}")
+    return list(dict.fromkeys(wanted))
+
+
+# -- output --------------------------------------------------------------------------------------
+
+def field_metadata(registry: Registry) -> dict[str, dict[bytes, bytes]]:
+    """Parquet field metadata of each feature column: its ``unit`` and one-line ``description``."""
+    from tools.offline.cmd_registry import feature_docs
+
+    return {name: {b"unit": unit.encode(), b"description": text.encode()}
+            for name, (unit, text) in feature_docs(registry).items()}
+
+
+def add_field_metadata(path: Path, registry: Registry) -> None:
+    """Rewrite the finished file `path` with unit and description on each feature column (temp, then rename).
+
+    Interim: `write_by_registry` cannot take field metadata yet, so the file is copied row group by
+    row group (no values change); once it can, pass `field_metadata(registry)` to it instead.
+    """
+    import os
+    import uuid
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    meta = field_metadata(registry)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with pq.ParquetFile(path) as source:
+            old = source.schema_arrow
+            new = pa.schema([f.with_metadata(meta[f.name]) if f.name in meta else f for f in old],
+                            metadata=old.metadata)
+            with pq.ParquetWriter(str(tmp), new, compression="zstd") as w:
+                for i in range(source.num_row_groups):
+                    w.write_table(pa.Table.from_arrays(source.read_row_group(i).columns, schema=new))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # a file without its metadata is not the promised output
+        raise
+
+
+class _Count:
+    """An iterable passing `items` through and counting them in `n`."""
+
+    def __init__(self, items: Iterable[Vector]) -> None:
+        self.items, self.n = items, 0
+
+    def __iter__(self) -> Iterator[Vector]:
+        for v in self.items:
+            self.n += 1
+            yield v
+
+
+@contextlib.contextmanager
+def _undo_created_dirs(out: Path) -> Iterator[None]:
+    """On failure, remove the (still empty) directories that writing `out` created; existing ones stay."""
+    target = out if out.suffix.lower() != ".parquet" else out.parent
+    missing = [d for d in (target, *target.parents) if not d.exists()]
+    try:
+        yield
+    except BaseException:
+        for d in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
+
+
+def _with_progress(vectors: Iterable[Vector], journal: str, from_ns: int | None,
+                   to_ns: int | None) -> Iterator[Vector]:
+    """`vectors`, with a progress bar over tick time on stderr when it is a terminal."""
+    if not sys.stderr.isatty():
+        yield from vectors
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from journal.stats import journal_stats
+
+    span = journal_stats(journal)["recv_ns"] or {"min": 0, "max": 0}
+    lo, hi = from_ns if from_ns is not None else span["min"], to_ns if to_ns is not None else span["max"]
+    total = max(1, (hi - lo) // 1_000_000_000)
+    columns = (TextColumn("replay"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s of ticks"),
+               TimeRemainingColumn())
+    last = -1
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("replay", total=total)
+        for v in vectors:
+            if v.ts_ns != last:  # once per tick, not per symbol
+                last = v.ts_ns
+                bar.update(task, completed=min(total, max(0, (v.ts_ns - lo) // 1_000_000_000)))
+            yield v

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from engine.engine import Engine, Vector
+from engine.record import Kind
 from engine.replay import Fold
 from journal.reader import JournalReader
 from journal.stats import journal_stats
@@ -35,6 +36,14 @@ class ReplaySummary:
 def journal_symbols(journal_dir: str) -> list[str]:
     """Every symbol named by a record of the journal, sorted (read from the index, no body decode)."""
     return sorted(s for s in journal_stats(journal_dir)["symbols"] if s)
+
+
+def known_symbols(journal_dir: str) -> list[str]:
+    """The symbols a replay of `journal_dir` can compute: every SESSION record's, else those of its index."""
+    named: set[str] = set()
+    for rec in JournalReader(journal_dir).records(kinds=[Kind.SESSION]):
+        named.update(rec.payload["symbols"])
+    return sorted(named) if named else journal_symbols(journal_dir)
 
 
 def open_engine(journal_dir: str, registry: Registry | None = None,
