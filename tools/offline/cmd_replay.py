@@ -1,9 +1,10 @@
 """`feature-service replay`: journal → engine → Parquet, one row per (tick, symbol).
 
-Every argument is checked before anything is written: the journal must be a directory holding
-segments, `--symbols` must name symbols of the journal (its SESSION records, else its index),
-`--from` must be before `--to`, and `--out` must not lie inside the journal. On any failure the
-output is not created (nor a directory `--out` would have created). Each feature column carries
+Every argument is checked before anything is written: the journal must be a journal directory
+(exit 1 otherwise, as for `journal stats`), `--symbols` must name symbols of the journal (its
+SESSION records, else its index), `--from` must be before `--to`, and `--out` must not lie inside
+the journal (exit 2). On any failure the output is not created (nor a directory `--out` would
+have created). Each feature column carries
 Parquet field metadata ``unit`` and ``description`` (see `registry functions`).
 """
 
@@ -76,18 +77,10 @@ def run(args: argparse.Namespace) -> int:
 # -- argument checks (UsageError, exit 2) ------------------------------------------------------
 
 def check_journal(text: str) -> Path:
-    """The journal directory named by --journal; a missing path, a file or a directory without segments is refused."""
-    from journal.segment import list_segments
-    from tools.cli import UsageError
+    """The --journal directory; a missing path, a file or a directory without segments is a JournalError."""
+    from journal.reader import check_journal_dir
 
-    d = Path(text)
-    if not d.exists():
-        raise UsageError(f"--journal {text}: no such directory")
-    if not d.is_dir():
-        raise UsageError(f"--journal {text}: is not a directory (a journal is a directory of segments)")
-    if not list_segments(d):
-        raise UsageError(f"--journal {text}: holds no journal segments")
-    return d
+    return check_journal_dir(text)
 
 
 def check_out(text: str, journal: Path) -> Path:
