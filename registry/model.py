@@ -18,8 +18,9 @@ SUPPORTED_VERSIONS = (1,)
 #: Cadence of a feature that declares no ``every:``: every tick (1 s).
 DEFAULT_EVERY_NS = NS_PER_S
 
-#: Column names the vector layout already uses ahead of the features (`tools/offline/feature_table.py`).
-RESERVED_NAMES = frozenset({"ts", "symbol", "book_valid"})
+#: Column names the vector layout already uses beside the features (`journal/feature_log.py`): the
+#: leading columns, and the feature log's last one.
+RESERVED_NAMES = frozenset({"ts", "symbol", "book_valid", "registry_hash"})
 
 #: Parameters as ``(name, value)`` pairs in catalogue declaration order; ``dict(params)`` maps them.
 Params = tuple[tuple[str, Any], ...]
