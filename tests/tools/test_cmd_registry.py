@@ -70,8 +70,61 @@ def test_show_lists_the_default_columns_in_order() -> None:
     rows = [line.split() for line in lines[2:]]
     assert [r[1] for r in rows] == list(default_registry().column_names)
     assert rows[6][:5] == ["6", "vwap_3s", "vwap", "trades", "3s"]
-    assert rows[20][-2:] == ["side=bid", "levels=5"]
-    assert rows[32][-3:] == ["spread_rel", "zscore", "n=300"]
+    assert column(lines, "params")[20] == "side=bid levels=5"
+    assert [column(lines, c)[32] for c in ("inputs", "normalise")] == ["spread_rel", "zscore n=300"]
+
+
+def column(lines: list[str], title: str) -> list[str]:
+    """The cells of column `title` of a `registry show` table (cut at the header's column starts)."""
+    header = lines[1]
+    start = header.index(title)
+    later = [header.index(t) for t in header.split() if header.index(t) > start]
+    end = min(later) if later else None
+    return [line[start:end].strip() for line in lines[2:]]
+
+
+def test_show_prints_unit_and_description_per_feature() -> None:
+    """Units by hand for a few default columns; every column has both; a z-score's unit is its own."""
+    lines = cli("show").stdout.splitlines()
+    names, units, texts = column(lines, "name"), column(lines, "unit"), column(lines, "description")
+    unit = dict(zip(names, units, strict=True))
+    text = dict(zip(names, texts, strict=True))
+    assert all(units) and all(texts)
+    assert unit["mid_price"] == "quote currency" and unit["spread_rel"] == "ratio"
+    assert unit["vol_3s"] == "base units" and unit["time_to_funding"] == "minutes"
+    assert unit["spread_rel_z300"] == "standard deviations" and unit["orderbook_churn_rate_1m"] == "changes per second"
+    assert text["vwap_15s"] == "volume-weighted average trade price over the last 15s"
+    assert text["depth_ask_top10"] == "resting quantity on the best 10 levels of ask"
+    assert text["spread_rel_z300"].startswith("zscore over the last n=300 values (one per 1s) of spread_rel: ")
+
+
+@pytest.mark.parametrize("action", ["check", "hash"])
+def test_file_is_optional_and_defaults_to_the_packaged_registry(action: str) -> None:
+    """README: FILE is optional; without it the packaged registry is checked or hashed."""
+    done = cli(action)
+    assert done.returncode == 0, done.stderr
+    h = default_registry().content_hash
+    want = h + "\n" if action == "hash" else f"registry/default.yaml: ok, {len(default_registry())} features, hash {h}\n"
+    assert done.stdout == want
+
+
+def test_functions_lists_every_function_with_params_ranges_unit_and_description() -> None:
+    from registry.catalog import FUNCTIONS
+
+    done = cli("functions")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    heads = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
+    assert heads == [*FUNCTIONS, "normalise:"]
+    assert "mid_price [quote currency]  sources: orderbook" in out
+    assert "vwap [quote currency]  sources: trades  window: required" in out
+    assert "    levels: int in [1, 1000], default 5" in out
+    assert "    levels: int in [2, 1000], default 10" in out  # slope
+    assert "    side: str, one of bid|ask, required" in out
+    assert "    seconds: int in [2, 86400], required" in out  # volatility
+    assert "    bps: float in [0, 10000], default 10.0" in out
+    assert "time_to_funding [minutes]" in out and "churn_rate [changes per second]" in out
+    assert "normalise: zscore [standard deviations]" in out and "    n: int in [2, 100000], required" in out
 
 
 def test_show_file(files: tuple[Path, Path]) -> None:
@@ -79,3 +132,13 @@ def test_show_file(files: tuple[Path, Path]) -> None:
     done = cli("show", str(files[0]))
     assert done.returncode == 0
     assert [line.split()[1] for line in done.stdout.splitlines()[2:]] == ["mid", "v"]
+
+
+def test_a_yaml_syntax_error_is_one_line_with_file_line_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "syntax.yaml"
+    bad.write_text("version: 1\nfeatures:\n  - {name: mid, function: mid_price\n")
+    done = cli("check", str(bad))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"feature-service registry check: {bad}:4:1: not valid YAML: expected ',' or '}}', but got '<stream end>' "
+        "(while parsing a flow mapping at line 3, column 5)"]
