@@ -31,16 +31,16 @@ def cat(journal_dir: str | Path, from_seq: int = 0, kinds: Iterable[str] | None 
     try:
         want = [parse_kind(k) for k in kinds] if kinds else None
     except ValueError as e:
-        print(f"journal cat: {e}", file=sys.stderr)
+        print(f"feature-service journal cat: {e}", file=sys.stderr)
         return 2
     if from_ns is not None and to_ns is not None and from_ns > to_ns:
-        print("journal cat: --from is after --to", file=sys.stderr)
+        print("feature-service journal cat: --from is after --to", file=sys.stderr)
         return 2
     select = _Select(want, set(symbols) if symbols else None, from_ns, to_ns, limit)
     try:
         _write_lines(JournalReader(journal_dir), out, from_seq, select, follow, stop, poll_s)
     except JournalCorruption as e:
-        print(f"journal cat: {e}", file=sys.stderr)
+        print(f"feature-service journal cat: {e}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `journal cat | head`: the reader went away, which is fine
         return 0

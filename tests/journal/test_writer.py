@@ -266,3 +266,85 @@ def test_a_second_writer_is_refused(tmp_path: Path) -> None:
         with pytest.raises(JournalError, match="another writer"):
             JournalWriter(cfg(tmp_path))
     JournalWriter(cfg(tmp_path)).close()  # released on close
+
+
+def _enospc_write(real: object, after: int) -> object:
+    """An os.write that writes `after` bytes of the first call's data then fails with ENOSPC (a full disk)."""
+    import errno
+
+    state = {"left": after}
+
+    def write(fd: int, data: bytes) -> int:
+        if state["left"] <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = real(fd, bytes(data)[: state["left"]])  # type: ignore[operator]
+        state["left"] -= n
+        return n
+
+    return write
+
+
+def test_a_full_disk_is_one_journal_error_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recs = make_records(40, seed=11)
+    with JournalWriter(cfg(tmp_path)) as w:
+        w.append(recs[:10])
+        size = segment_files(tmp_path)[0].stat().st_size
+        monkeypatch.setattr(os, "write", _enospc_write(os.write, 100))  # part of the batch goes, then ENOSPC
+        with pytest.raises(JournalError) as e:
+            w.append(recs[10:20])
+        monkeypatch.undo()
+        msg = str(e.value)
+        assert msg.startswith(f"journal {tmp_path}: cannot append ") and "No space left on device" in msg
+        assert "\n" not in msg and "nothing of the batch was journaled" in msg
+        assert w.next_seq == 11 and segment_files(tmp_path)[0].stat().st_size == size  # the partial frame is cut
+        assert w.append(recs[10:])[0].seq == 11  # space again: it goes on
+    assert same_records(list(JournalReader(tmp_path).records()), numbered(recs))
+
+
+def test_a_full_disk_while_creating_a_segment_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "write", _enospc_write(os.write, 0))
+    with JournalWriter(cfg(tmp_path)) as w:
+        with pytest.raises(JournalError, match=f"journal {tmp_path}: cannot create segment 0+1.seg: No space left"):
+            w.append(make_records(1))
+    assert segment_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("layout", ["file", "under_file"])
+def test_a_journal_dir_that_is_or_lies_under_a_file_is_one_journal_error(tmp_path: Path, layout: str) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"keep")
+    d = f if layout == "file" else f / "j"
+    with pytest.raises(JournalError) as e:
+        JournalWriter(cfg(d))
+    assert str(e.value).startswith(f"journal {d}: ") and "file" in str(e.value)
+    assert f.read_bytes() == b"keep" and sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_a_read_only_journal_dir_is_one_journal_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read-only by permissions when not root; as root (permissions do not bind) the OS error is injected."""
+    import errno
+
+    d = tmp_path / "j"
+    d.mkdir()
+    if os.geteuid() != 0:
+        d.chmod(0o555)
+        try:
+            with pytest.raises(JournalError, match=f"journal {d}: directory is not writable"):
+                JournalWriter(cfg(d))
+        finally:
+            d.chmod(0o755)
+        return
+    real_open = os.open
+
+    def read_only_open(path: object, flags: int, *a: object) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    with pytest.raises(JournalError) as e:
+        JournalWriter(cfg(d))
+    assert str(e.value) == (f"journal {d}: cannot open the lock file .lock: Read-only file system "
+                            "(is the directory read-only?)")
+    monkeypatch.undo()
+    assert list(d.iterdir()) == []
