@@ -4,8 +4,9 @@ Writes N synthetic records (book deltas with a few levels per side as float64 (n
 trades, ticks) with each fsync policy, then reads them back two ways: `scan` (frames found,
 CRC-verified and indexed by seq/recv_ns/kind, no body decoded) and `decode` (every record
 fully rebuilt). The baseline does the same with one JSON line per record (arrays as lists) and
-with pickle, in the same run, on the same records. Each figure is the median of --repeats runs.
-One JSON object per output line.
+with pickle, in the same run, on the same records. Each figure is the median of --repeats runs,
+after one untimed warm-up run of its own (numba compilation and cold caches stay out, even with
+--repeats 1). One JSON object per output line.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def _bench(records: list[Record], scratch: Path, args: argparse.Namespace) -> No
     write_rate = {}
     for policy in POLICIES:
         recs = records[: args.always_records] if policy == "always" else records
-        write_rate[policy] = median_rate(len(recs), args.repeats, lambda p=policy, r=recs: _write_journal(scratch, r, p, args.batch))
+        write_rate[policy] = median_rate(len(recs), args.repeats,
+                                         lambda p=policy, r=recs: _write_journal(scratch, r, p, args.batch),
+                                         warm=lambda p=policy: _write_journal(scratch, records[:1000], p, args.batch))
         emit({"op": "write", "fsync": policy, "records": len(recs), "records_per_s": round(write_rate[policy])})
     journal = _write_journal(scratch, records, "never", args.batch)
     nbytes = sum(p.stat().st_size for p in journal.glob("*.seg"))
@@ -95,8 +98,12 @@ def emit(fields: dict[str, Any]) -> None:
     print(json.dumps({"bench": "journal", **fields}), flush=True)
 
 
-def median_rate(n: int, repeats: int, fn: Callable[[], object]) -> float:
-    """Run `fn` `repeats` times; return the median of n / seconds."""
+def median_rate(n: int, repeats: int, fn: Callable[[], object], warm: Callable[[], object] | None = None) -> float:
+    """Run `warm` (default `fn`) once untimed, then `fn` `repeats` times; return the median of n / seconds.
+
+    The untimed run keeps numba compilation and cold caches out of every figure, even with --repeats 1.
+    """
+    (warm or fn)()
     rates = []
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
