@@ -87,6 +87,8 @@ def survey(fmt: str, path: str) -> CaptureInfo:
 def _survey(fmt: str, path: str) -> CaptureInfo:
     looks = capture_formats.sniff(path)
     if fmt == capture_formats.AUTO:
+        if looks is None and _blank(path):
+            raise ImportRefused(f"capture {path}: is empty (no lines to import)")
         if looks is None:
             raise ImportRefused(f"capture {path}: not in any known capture format "
                                 f"({', '.join(capture_formats.FORMATS)})")
@@ -106,6 +108,12 @@ def _survey(fmt: str, path: str) -> CaptureInfo:
                        capture_formats.categories(path))
 
 
+def _blank(path: str) -> bool:
+    """True when `path` holds no non-blank line."""
+    with capture_formats.open_capture(path) as f:
+        return not any(line.strip() for line in f)
+
+
 def _no_frames(path: str, fmt: str, looks: str | None, skipped: Counter[str]) -> str:
     """The message for a capture of which `fmt` reads no frame."""
     lines = ", ".join(f"{k} {n}" for k, n in sorted(skipped.items())) or "no lines"
@@ -123,6 +131,8 @@ def journal_state(journal_dir: str) -> JournalState:
     from journal.errors import JournalCorruption
     from journal.reader import JournalReader
 
+    if not str(journal_dir):
+        raise ImportRefused("--journal: no journal directory given", status=2)
     d = Path(journal_dir)
     if d.exists() and not d.is_dir():
         raise ImportRefused(f"journal {journal_dir}: is a file, not a journal directory")

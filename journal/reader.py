@@ -43,6 +43,8 @@ def lost_marker(segment: Path, first_lost: int, last_lost: int) -> Path:
 
 def check_journal_dir(journal_dir: str | Path) -> Path:
     """Return `journal_dir` if it is a journal directory; JournalError in one line if it is not."""
+    if not str(journal_dir):
+        raise JournalError("no journal directory given (empty path)")
     d = Path(journal_dir)
     if not d.exists():
         raise JournalError(f"journal {d}: no such directory")

@@ -121,3 +121,45 @@ def test_cryptofeed_envelope_yields_the_frames_file(shared_bybit: Path) -> None:
 def test_bybit_archive_as_bare_frames(shared_bybit: Path) -> None:
     out, skipped = _read("frames", shared_bybit / XRP_OB500)
     assert len(out) == 50 and not skipped and out[0][0] == 1_733_011_200_691 * 1_000_000
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".zst"])
+@pytest.mark.parametrize(("fmt", "lines"), [
+    ("frames", [orjson.dumps({"recv_ns": 1_786_310_819_000_000_000, "frame": F1.decode()}), ACK]),
+    ("frames", [F1, F2, ACK]),  # bare frames, as in Bybit's archive
+    ("tardis", [b"2026-08-09T21:26:59.1234567Z " + F1, b"2026-08-09T21:26:59.2Z " + F2]),
+    ("hftbacktest", [b"1786310819000000000 " + F1, b"1786310819000000001 " + F2]),
+    ("cryptofeed", [b'{"t":"header","format":2}', orjson.dumps({"t": "recv", "ts": 1786310819.5, "data": "{}"})]),
+    ("cryptofeed", [b"wss://stream.bybit.com/v5/public/linear <-> 1749833471.8455276", b"1749833474.2851315: " + F2]),
+])
+def test_sniff_names_the_format_and_auto_reads_it(tmp_path: Path, fmt: str, lines: list[bytes], suffix: str) -> None:
+    path = _write(tmp_path / f"c{suffix}", [b"", *lines])
+    assert cf.sniff(path) == fmt
+    assert _read("auto", path) == _read(fmt, path)
+
+
+@pytest.mark.parametrize("lines", [[], [b"hello world", b"not a capture"], [b"[1, 2, 3]"], [b'{"retCode":0}'],
+                                   [b"12:00 " + F1]])
+def test_sniff_finds_no_format_in_other_files(tmp_path: Path, lines: list[bytes]) -> None:
+    assert cf.sniff(_write(tmp_path / "x", lines)) is None
+
+
+def test_sniff_goes_by_the_majority_of_the_first_lines(tmp_path: Path) -> None:
+    lines = [b"1786310819000000000 " + F1] * 3 + [b"junk"] * 2  # 3 of 5 fit hftbacktest
+    assert cf.sniff(_write(tmp_path / "x", lines)) == "hftbacktest"
+    assert cf.sniff(_write(tmp_path / "y", lines[:2] + [b"junk"] * 3)) is None  # 2 of 5: no majority
+
+
+def test_sniff_and_categories_of_the_shared_recordings(shared_bybit: Path) -> None:
+    want = {SOL_DOGE_FRAMES: ("frames", set()), SOL_DOGE_ENVELOPE: ("cryptofeed", {"linear"}),
+            OB1_FRAMES: ("frames", set()), OB1_CRYPTOFEED_V1: ("cryptofeed", {"linear"}), XRP_OB500: ("frames", set())}
+    for name, (fmt, categories) in want.items():
+        assert (cf.sniff(shared_bybit / name), cf.categories(shared_bybit / name)) == (fmt, categories), name
+
+
+def test_categories_come_from_connection_urls(tmp_path: Path) -> None:
+    lines = [orjson.dumps({"t": "connect", "ts": 1.0, "addr": "wss://stream.bybit.com/v5/public/spot"}),
+             b"wss://stream-testnet.bybit.com/v5/public/option <-> 1749833471.8",
+             b'{"t":"recv","ts":2.0,"data":"{\\"topic\\":\\"v5/public/inverse\\"}"}',  # not a URL
+             b"ws://x/v5/public/linearx"]  # not a category
+    assert cf.categories(_write(tmp_path / "c", lines)) == {"spot", "option"}

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import math
+import re
 import threading
 from collections import Counter
 from pathlib import Path
@@ -165,3 +166,42 @@ def test_cat_follow_prints_new_records_until_stopped(tmp_path: Path) -> None:
     code, lines = run_cat(tmp_path, follow=True, stop=done.is_set, poll_s=0.001)
     t.join()
     assert code == 0 and [line["seq"] for line in lines] == list(range(1, 301))
+
+
+def test_cat_filters_by_symbol_and_receive_time(journal: tuple[Path, list[Record]]) -> None:
+    d, written = journal
+    lo, hi = written[150].recv_ns, written[420].recv_ns
+    code, lines = run_cat(d, symbols=["SOLUSDT", "XRPUSDT"], from_ns=lo, to_ns=hi)
+    want = [r for r in written if r.symbol in ("SOLUSDT", "XRPUSDT") and lo <= r.recv_ns <= hi]
+    assert code == 0 and lines == [naive_json(r) for r in want] and len(want) > 50
+    code, lines = run_cat(d, from_ns=hi, to_ns=hi, kinds=["trades", "book_delta"], limit=2)
+    assert code == 0 and lines == [naive_json(r) for r in written if r.recv_ns == hi
+                                   and r.kind in (Kind.TRADES, Kind.BOOK_DELTA)][:2]
+
+
+def test_cat_refuses_from_after_to(journal: tuple[Path, list[Record]], capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines = run_cat(journal[0], from_ns=2, to_ns=1)
+    assert (code, lines) == (2, []) and "--from is after --to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("layout", "message"), [("missing", "no such directory"), ("file", "is a file"),
+                                                 ("plain", "not a journal (no segment files in it)")])
+def test_check_journal_dir_names_what_is_wrong(tmp_path: Path, layout: str, message: str) -> None:
+    from journal.errors import JournalError
+    from journal.reader import check_journal_dir
+
+    d = tmp_path / "j"
+    if layout == "file":
+        d.write_bytes(b"x")
+    elif layout == "plain":
+        d.mkdir()
+    with pytest.raises(JournalError, match="^" + re.escape(f"journal {d}: {message}")):
+        check_journal_dir(d)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if layout == "missing" else ["j"])
+
+
+def test_check_journal_dir_accepts_an_empty_journal(tmp_path: Path) -> None:
+    from journal.reader import check_journal_dir
+
+    JournalWriter(JournalConfig(dir=str(tmp_path), fsync="never")).close()  # a lock file, no segment yet
+    assert check_journal_dir(tmp_path) == tmp_path
