@@ -218,3 +218,35 @@ def test_a_range_without_ticks_warns_and_reports_zero_rows(journal: tuple[Path, 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"] == 0
     assert "replay_no_rows" in done.stderr
+
+
+def test_a_terminal_gets_a_progress_bar_and_stdout_keeps_the_json(journal: tuple[Path, list[Record]],
+                                                                  tmp_path: Path) -> None:
+    """stderr on a pseudo-terminal: rich draws the bar there; stdout (a pipe) is still the JSON summary."""
+    import os
+    import pty
+
+    d, _ = journal
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "tools.cli", "-q", "replay", "--journal", str(d), "--out",
+                               str(tmp_path / "p.parquet")], stdout=subprocess.PIPE, stderr=follower, timeout=120,
+                              check=False)
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["rows"] == 2 * 20
+    assert b"replay" in drawn and b"s of ticks" in drawn
+    plain = subprocess.run([sys.executable, "-m", "tools.cli", "-q", "replay", "--journal", str(d), "--out",
+                            str(tmp_path / "q.parquet")], capture_output=True, text=True, timeout=120, check=False)
+    assert plain.returncode == 0 and plain.stderr == ""  # no bar in a pipe
