@@ -1,7 +1,9 @@
 """`feature-service` console script: one sub-command per module, imported only when used.
 
 Global options (before the command): ``--version``; ``-q`` (log WARNING and above) or ``-v`` (log
-DEBUG); the default logs INFO. Logs are JSON lines on stderr; results go to stdout.
+DEBUG); the default logs INFO. Logs are JSON lines on stderr; results go to stdout. ``shard`` and
+``gateway-sim`` set logging up themselves and take ``--log-level LEVEL`` instead (a level that is
+not DEBUG, INFO, WARNING or ERROR is exit 2).
 
 Exit codes (every command):
 
@@ -30,18 +32,21 @@ from tools.typedconfig import ConfigError
 
 #: sub-command -> (module under tools/, one-line help). Each module has add_arguments(p) and run(args).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "journal": ("tools.offline.cmd_journal", "inspect and import journals (stats, cat, import)"),
+    "journal": ("tools.offline.cmd_journal", "inspect, import and repair journals (stats, cat, import, repair)"),
     "shard": ("tools.shard.cmd_shard", "run a shard: subscribe to ws-gateway and journal every event"),
     "gateway-sim": ("tools.sim.cmd_gateway_sim", "run the ws-gateway simulator (recording or synthetic)"),
     "replay": ("tools.offline.cmd_replay", "replay a journal through the engine into a Parquet feature file"),
     "registry": ("tools.offline.cmd_registry", "validate a feature registry, print its hash, columns or functions"),
-    "bench": ("tools.bench.cmd_bench", "benchmarks: ingest, engine, journal"),
+    "bench": ("tools.bench.cmd_bench", "benchmarks: ingest, engine, journal, latency, restart"),
     "demo": ("tools.sim.cmd_demo", "end-to-end demo on an embedded default config"),
     "cluster": ("tools.cluster.cmd_cluster", "plan a multi-shard deployment from a cluster config"),
 }
 
 #: Commands that set logging up themselves (their own --log-level and format).
 OWN_LOGGING = frozenset({"shard", "gateway-sim"})
+
+DESCRIPTION = ("Feature Service: journal Bybit v5 market data from ws-gateway, compute feature vectors live "
+               "(shard) and offline from the journal (replay), bit for bit the same.")
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 
@@ -70,8 +75,10 @@ def version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every sub-command attached."""
-    parser = Parser(prog="feature-service", description=__doc__.split("\n\n")[0],
-                    epilog="exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 130 interrupted")
+    parser = Parser(prog="feature-service", description=DESCRIPTION,
+                    epilog="exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 130 interrupted, "
+                           "141 stdout closed early. -q/-v set the log level of every command but shard and "
+                           "gateway-sim, which take --log-level.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     loud = parser.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", dest="log_level_global", action="store_const", const="WARNING",
