@@ -50,8 +50,8 @@ class CaptureInfo(NamedTuple):
     categories: set[str]
 
     def frames_through(self, ns: int) -> int:
-        """How many frames were received at or before `ns`."""
-        return int(np.count_nonzero(self.recv_ns <= ns))
+        """How many frames come before this capture's latest receive time passes `ns`."""
+        return int(np.count_nonzero(np.maximum.accumulate(self.recv_ns) <= ns))
 
 
 class JournalState(NamedTuple):
@@ -210,6 +210,15 @@ def resolve_category(infos: list[CaptureInfo], given: str | None, state: Journal
         raise ImportRefused(f"journal {journal_dir} holds {state.category} records; {source} is {category} "
                             "(a journal holds one market category)")
     return category
+
+
+def check_symbols(infos: list[CaptureInfo], symbols: list[str] | None) -> None:
+    """Refuse `symbols` the captures' topics never name (a typo would import nothing but ticks)."""
+    have = set().union(*(i.symbols for i in infos))
+    missing = [s for s in symbols or () if s not in have]
+    if missing and have:
+        raise ImportRefused(f"--symbols {','.join(missing)}: not in the captures "
+                            f"(their symbols: {', '.join(sorted(have))})", status=2)
 
 
 def iso(ns: int) -> str:

@@ -25,6 +25,8 @@ from gateway_bridge.import_checks import (
     CaptureInfo,
     ImportRefused,
     JournalState,
+    check_symbols,
+    iso,
     journal_state,
     overlap_limits,
     resolve_category,
@@ -32,6 +34,7 @@ from gateway_bridge.import_checks import (
 )
 from gateway_bridge.ingest import Ingest
 from journal import capture_formats
+from journal.errors import JournalError
 from registry import Registry
 
 #: Records per journal append.
@@ -100,8 +103,8 @@ def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None
 
     `head` records are stamped with the first frame's receive time and yielded right before it;
     with `sessions`, a SESSION record leads them and another precedes each newly seen symbol.
-    Frames of ``files[i]`` received at or before ``skip_through[i]`` are left out (counted as
-    skipped ``overlap``). `fmt` may be ``auto`` (each file sniffed).
+    Frames of ``files[i]`` until the captures' latest receive time passes ``skip_through[i]`` are
+    left out (counted as skipped ``overlap``): what an import that stopped there had journaled. `fmt` may be ``auto`` (each file sniffed).
     """
     stats = stats if stats is not None else ImportStats()
     ingest = Ingest(gateway or GatewayConfig(), ticks or TicksConfig(), symbols, last_recv_ns=start_ns,
@@ -110,10 +113,12 @@ def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None
         head = [sessions.record(), *head]
     frame = ingest.frame
     count = stats.records
+    latest = 0  # the latest receive time so far: what the stamper makes of each frame's time
     for i, path in enumerate(files):
         through = skip_through[i] if i < len(skip_through) else -1
         for raw_ns, payload in capture_formats.read(fmt, path, stats.skipped_lines):
-            if raw_ns <= through:
+            latest = max(latest, raw_ns)
+            if latest <= through:
                 stats.skipped_lines["overlap"] += 1
                 continue
             stats.frames += 1
@@ -160,6 +165,7 @@ def import_files(journal_dir: str, fmt: str, files: list[str], symbols: list[str
     state = journal_state(journal_dir)
     infos = [survey(fmt, path) for path in files]
     category = resolve_category(infos, category, state, journal_dir)
+    check_symbols(infos, symbols)
     through = overlap_limits(infos, state, journal_dir, skip_overlap)
     out: dict[str, Any] = {"journal": journal_dir, "format": _formats(infos), "files": list(files),
                            "category": category}
@@ -193,17 +199,24 @@ def _write_all(writer: Any, infos: list[CaptureInfo], symbols: list[str] | None,
     sessions = Sessions(category, registry or _default_registry(), known)
     total = sum(i.frames for i in infos) - sum(i.frames_through(t) for i, t in zip(infos, through, strict=True))
     batch: list[Record] = []
-    for rec in import_records(capture_formats.AUTO if len({i.fmt for i in infos}) > 1 else infos[0].fmt,
-                              [i.path for i in infos], symbols, start_ns=writer.last_recv_ns, stats=stats,
-                              gateway=gateway, ticks=ticks, head=extra_head, sessions=sessions,
-                              skip_through=through):
-        batch.append(rec)
-        if len(batch) >= BATCH:
-            first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
-            if progress is not None:
-                progress(stats.frames, total)
-    first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
-    writer.sync()
+    records = import_records(capture_formats.AUTO if len({i.fmt for i in infos}) > 1 else infos[0].fmt,
+                             [i.path for i in infos], symbols, start_ns=writer.last_recv_ns, stats=stats,
+                             gateway=gateway, ticks=ticks, head=extra_head, sessions=sessions, skip_through=through)
+    try:
+        for rec in records:
+            # cut only between receive times, so a stopped import holds all of the times it reached
+            if len(batch) >= BATCH and rec.recv_ns > batch[-1].recv_ns:
+                first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
+                if progress is not None:
+                    progress(stats.frames, total)
+            batch.append(rec)
+        first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
+        writer.sync()
+    except JournalError as e:  # a full disk half-way: say what went in and how to go on
+        if not last_seq:
+            raise
+        raise ImportRefused(f"{e}; the import stopped after seq {last_seq} (received up to "
+                            f"{iso(writer.last_recv_ns)}): free space, then re-run with --skip-overlap") from None
     if progress is not None:
         progress(stats.frames, total)
     return stats, ([first_seq, last_seq] if first_seq else None)

@@ -255,3 +255,62 @@ def test_a_symbol_missing_from_the_head_gets_a_session_before_its_first_record(t
     recs = list(import_records("hftbacktest", [_hft(tmp_path, rows)], sessions=sessions))
     assert [r.kind for r in recs] == [Kind.SESSION, Kind.TRADES, Kind.SESSION, Kind.TRADES]
     assert recs[0].payload["symbols"] == ["SOLUSDT"] and recs[2].payload["symbols"] == ["DOGEUSDT", "SOLUSDT"]
+
+
+def test_a_full_disk_half_way_says_what_went_in_and_a_rerun_with_skip_overlap_completes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from gateway_bridge import importer
+    from gateway_bridge.importer import ImportRefused
+    from journal.reader import JournalReader
+
+    rows = [(T0 + i * S // 4, _frame(i)) for i in range(40)]
+    capture = _hft(tmp_path, rows)
+    monkeypatch.setattr(importer, "BATCH", 8)
+    real_write, calls = os.write, [0]
+
+    def write(fd: int, data: bytes) -> int:
+        calls[0] += 1
+        if calls[0] > 3:  # segment header, two batches: then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    j = tmp_path / "j"
+    monkeypatch.setattr(os, "write", write)
+    with pytest.raises(ImportRefused) as e:
+        import_files(str(j), "hftbacktest", [capture])
+    monkeypatch.setattr(os, "write", real_write)
+    msg = str(e.value)
+    assert "No space left on device" in msg and "--skip-overlap" in msg
+    journaled = list(JournalReader(j).records())
+    assert f"stopped after seq {len(journaled)} " in msg and len(journaled) >= 16
+    import_files(str(j), "hftbacktest", [capture], skip_overlap=True)
+    full = list(JournalReader(j).records())
+    # cut only between receive times: the first record of the re-run is later than the last one before it
+    assert full[len(journaled)].recv_ns > journaled[-1].recv_ns
+    trades = [r.ts for r in JournalReader(j).records() if r.kind == Kind.TRADES]
+    assert trades == list(range(40))  # every frame once
+
+
+def test_skip_overlap_goes_by_the_latest_receive_time_so_far(tmp_path: Path) -> None:
+    """A frame received out of order after the journal's end is still imported (it was not journaled)."""
+    from journal.reader import JournalReader
+
+    j = str(tmp_path / "j")
+    import_files(j, "hftbacktest", [_hft(tmp_path, [(T0, _frame(1)), (T0 + 10, _frame(2))], "a")])
+    jittered = _hft(tmp_path, [(T0, _frame(1)), (T0 + 10, _frame(2)), (T0 + 20, _frame(3)), (T0 + 5, _frame(4))], "b")
+    s = import_files(j, "hftbacktest", [jittered], skip_overlap=True)
+    assert s["skipped"] == {"overlap": 2} and s["frames"] == 2 and s["recv_ns_held"] == 1
+    assert [r.ts for r in JournalReader(j).records() if r.kind == Kind.TRADES] == [1, 2, 3, 4]
+
+
+def test_symbols_the_capture_does_not_name_are_refused(tmp_path: Path) -> None:
+    from gateway_bridge.importer import ImportRefused
+
+    capture = _hft(tmp_path, [(T0, _frame(1)), (T0 + 1, _frame(2, "DOGEUSDT"))])
+    with pytest.raises(ImportRefused, match=r"--symbols solusdt: not in the captures \(their symbols: DOGEUSDT, "
+                                            r"SOLUSDT\)") as e:
+        import_files(str(tmp_path / "j"), "hftbacktest", [capture], symbols=["solusdt", "DOGEUSDT"])
+    assert e.value.status == 2 and not (tmp_path / "j").exists()

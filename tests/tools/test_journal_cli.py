@@ -85,10 +85,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mid.write_bytes(bytes(data))
     (root / "afile").write_bytes(b"not a journal\n")
     (root / "junk.txt").write_bytes(b"hello world\nthis is not a capture\n")
+    (root / "empty.jsonl").write_bytes(b"\n\n")
     envelope(root / "spot.jsonl", "spot", T0 // NS_PER_S + 100)
     envelope(root / "linear.jsonl", "linear", T0 // NS_PER_S + 100)
     return {"root": root, "journal": root / "journal", "capture": capture, "corrupt": corrupt, "mid": mid,
-            "afile": root / "afile", "junk": root / "junk.txt", "spot": root / "spot.jsonl",
+            "afile": root / "afile", "junk": root / "junk.txt", "empty": root / "empty.jsonl", "spot": root / "spot.jsonl",
             "linear": root / "linear.jsonl"}
 
 
@@ -114,6 +115,12 @@ CASES: list[Case] = [
     ("import_missing_capture", lambda w: (["import", "--journal", str(w["root"] / "new4"),
                                            str(w["root"] / "missing.jsonl")], w["root"] / "new4"),
      1, ["missing.jsonl: no such file"]),
+    ("import_unknown_symbol", lambda w: (["import", "--journal", str(w["root"] / "new5"), "--symbols", "SOLUSD",
+                                          str(w["capture"])], w["root"] / "new5"),
+     2, ["--symbols SOLUSD: not in the captures (their symbols: DOGEUSDT, SOLUSDT)"]),
+    ("import_empty_capture", lambda w: (["import", "--journal", str(w["root"] / "new6"), str(w["empty"])],
+                                        w["root"] / "new6"),
+     1, ["empty.jsonl: is empty"]),
     ("import_journal_is_a_file", lambda w: (["import", "--journal", str(w["afile"]), str(w["capture"])], w["afile"]),
      1, ["afile: is a file"]),
     ("import_journal_under_a_file", lambda w: (["import", "--journal", str(w["afile"] / "j"), str(w["capture"])],
@@ -300,3 +307,25 @@ def test_progress_bar_only_on_a_terminal(world: dict[str, Path], tmp_path: Path)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["frames"] == 20  # the JSON summary still on stdout
     assert b"importing" in seen and b"20/20" in seen
+
+
+@pytest.mark.timeout(90)
+def test_a_shard_on_a_corrupt_closed_segment_fails_in_one_line_and_starts_after_repair(world: dict[str, Path],
+                                                                                    tmp_path: Path) -> None:
+    import shutil
+
+    from tests.e2e import harness as h
+
+    cfg = h.shard_config(tmp_path, h.sim_config(tmp_path, ["SOLUSDT"]), ["SOLUSDT"])
+    journal = Path(h.load(cfg)["data_dir"]) / "journal"
+    shutil.copytree(world["corrupt"], journal)
+    before = tree_hash(journal)
+    r = subprocess.run([sys.executable, "-m", "tools.cli", "shard", "--config", str(cfg)], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    err = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("{")]
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(err) == 1, r.stderr
+    assert world["mid"].name in err[0] and f"feature-service journal repair --journal {journal}" in err[0]
+    assert tree_hash(journal) == before
+    assert cli("repair", "--journal", str(journal)).returncode == 0
+    shard = h.start_shard(cfg, tmp_path / "shard.log")  # no gateway: it serves /health and waits for one
+    assert shard.stop() == 0, shard.text()[-2000:]
