@@ -9,7 +9,8 @@ next segment. Records in later segments are kept. The reader accepts exactly tha
 `journal.reader`); seqs stay unique and increasing, but are no longer gap-free there.
 
 The writer's lock is held throughout, so a running shard makes repair refuse. The live (last)
-segment is left alone: the writer cuts its torn tail itself when it opens the journal.
+segment is left alone: the writer cuts its torn tail itself when it opens the journal (the report
+names such a tail under ``live_tail``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,22 @@ def repair(journal_dir: str | Path) -> dict[str, Any]:
             if entry is not None:
                 repaired.append(entry)
         _fsync_dir(d)
+        live = _live_tail(segments[-1][1]) if segments else None
     finally:
         os.close(lock_fd)
     return {"journal": str(d), "segments": len(segments), "repaired": repaired,
-            "lost_records": sum(e["lost_records"] for e in repaired)}
+            "lost_records": sum(e["lost_records"] for e in repaired), "live_tail": live}
+
+
+def _live_tail(path: Path) -> dict[str, Any] | None:
+    """Where the live segment's good frames end if bytes follow (the writer cuts them when it opens)."""
+    try:
+        scan = scan_segment(path)
+    except JournalCorruption as e:
+        return {"segment": path.name, "offset": e.offset, "reason": e.reason}
+    if scan.clean:
+        return None
+    return {"segment": path.name, "offset": scan.stop, "reason": scan.reason, "bytes": scan.size - scan.stop}
 
 
 def _repair_one(path: Path, next_first: int, last_recv_ns: int) -> tuple[dict[str, Any] | None, int]:

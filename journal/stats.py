@@ -26,7 +26,8 @@ def journal_stats(journal_dir: str | Path) -> dict[str, Any]:
     """Return record counts per kind and symbol, seq and recv-time ranges, bytes and segments.
 
     Raises JournalCorruption for damage in a closed segment; bytes after the last whole frame
-    of the live segment are reported under ``tail``.
+    of the live segment are reported under ``tail``, and seq ranges a repair gave up under
+    ``lost_seq`` (the records counted are the ones still there).
     """
     reader = JournalReader(journal_dir)
     kinds: Counter[int] = Counter()
@@ -64,7 +65,18 @@ def _summary(d: Path, kinds: Counter[int], symbols: Counter[str], per_segment: d
         "symbols": {s: int(symbols[s]) for s in sorted(symbols)},
         "segment_list": segments,
         "tail": None if tail is None else {"file": tail.path.name, "offset": tail.offset, "reason": tail.reason},
+        "lost_seq": lost_ranges(d),
     }
+
+
+def lost_ranges(d: Path) -> list[list[int]]:
+    """The seq ranges `journal repair` recorded as lost (``<segment>.lost-<first>-<last>.json``), in order."""
+    found = []
+    for p in d.glob("*.seg.lost-*-*.json"):
+        first, _, last = p.name.rsplit(".lost-", 1)[1].removesuffix(".json").partition("-")
+        if first.isdigit() and last.isdigit():
+            found.append([int(first), int(last)])
+    return sorted(found)
 
 
 def _segment_entry(first_seq: int, path: Path, counted: list[int] | None) -> dict[str, Any]:

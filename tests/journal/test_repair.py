@@ -74,6 +74,7 @@ def test_repair_moves_the_damaged_tail_aside_and_keeps_later_segments(tmp_path: 
     assert [r.seq for r in got if r.seq > lost[1]] == list(range(lost[1] + 1, written[-1].seq + 1))
     s = journal_stats(tmp_path)
     assert s["records"] == len(want) and s["seq"] == {"first": 1, "last": written[-1].seq}
+    assert s["lost_seq"] == [lost] and report["live_tail"] is None
     # the journal opens and goes on; a second repair finds nothing to do
     with JournalWriter(JournalConfig(dir=str(tmp_path), fsync="never")) as w:
         assert w.next_seq == written[-1].seq + 1
@@ -124,3 +125,15 @@ def test_repair_of_a_missing_journal_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="no such directory"):
         repair(tmp_path / "nope")
     assert not (tmp_path / "nope").exists()
+
+
+def test_repair_names_a_torn_live_tail_and_leaves_it_to_the_writer(tmp_path: Path) -> None:
+    _three_segments(tmp_path)
+    last = segment_files(tmp_path)[-1]
+    size = last.stat().st_size
+    with open(last, "ab") as f:
+        f.write(b"\x40\x00")
+    report = repair(tmp_path)
+    assert report["repaired"] == [] and last.stat().st_size == size + 2
+    assert report["live_tail"] == {"segment": last.name, "offset": size, "reason": "incomplete frame", "bytes": 2}
+    assert journal_stats(tmp_path)["lost_seq"] == []
