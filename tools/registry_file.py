@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -38,7 +39,13 @@ def _one_line_yaml_error(text: str, path: str, reason: str) -> RegistryError:
     except yaml.YAMLError as e:
         where, what = yaml_error_parts(e)
         return RegistryError(f"not valid YAML: {what}", f"{path}{where}")
-    return RegistryError(" ".join(reason.split()), path)  # only the strict loader objects (duplicate key)
+    # Only the strict loader objects (a duplicate key): take its last "found ... line L, column C".
+    text = " ".join(reason.split())
+    found = re.findall(r'(found [^"]*?) in "[^"]*", line (\d+), column (\d+)', text)
+    if not found:
+        return RegistryError(text, path)
+    what, line, column = found[-1]
+    return RegistryError(f"not valid YAML: {what}", f"{path}:{line}:{column}")
 
 
 def default_registry_text() -> str:

@@ -142,3 +142,12 @@ def test_a_yaml_syntax_error_is_one_line_with_file_line_and_column(tmp_path: Pat
     assert done.stderr.splitlines() == [
         f"feature-service registry check: {bad}:4:1: not valid YAML: expected ',' or '}}', but got '<stream end>' "
         "(while parsing a flow mapping at line 3, column 5)"]
+
+
+def test_a_duplicate_key_is_one_line_with_its_line(tmp_path: Path) -> None:
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("version: 1\nfeatures:\n  - {name: mid, function: mid_price}\nversion: 1\n")
+    done = cli("check", str(dup))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"feature-service registry check: {dup}:4:1: not valid YAML: "
+                                        "found duplicate key 'version'"]
