@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 from engine.record import NS_PER_S, Kind
 from journal import capture_formats
 from journal.errors import JournalError
@@ -45,13 +43,8 @@ class CaptureInfo(NamedTuple):
     frames: int
     first_ns: int  #: receive time of the first frame (0 without frames)
     last_ns: int  #: latest receive time of any frame
-    recv_ns: np.ndarray  #: every frame's receive time, in file order
     symbols: set[str]
     categories: set[str]
-
-    def frames_through(self, ns: int) -> int:
-        """How many frames come before this capture's latest receive time passes `ns`."""
-        return int(np.count_nonzero(np.maximum.accumulate(self.recv_ns) <= ns))
 
 
 class JournalState(NamedTuple):
@@ -94,18 +87,19 @@ def _survey(fmt: str, path: str) -> CaptureInfo:
                                 f"({', '.join(capture_formats.FORMATS)})")
         fmt = looks
     skipped: Counter[str] = Counter()
-    times: list[int] = []
+    n = first = last = 0
     symbols: set[str] = set()
     for recv_ns, payload in capture_formats.read(fmt, path, skipped):
-        times.append(recv_ns)
+        if not n:
+            first = recv_ns
+        n += 1
+        last = max(last, recv_ns)
         m = TOPIC.search(payload, 0, 512)
         if m:
             symbols.add(m.group(1).decode())
-    if not times:
+    if not n:
         raise ImportRefused(_no_frames(path, fmt, looks, skipped), status=2 if looks not in (None, fmt) else 1)
-    arr = np.array(times, dtype=np.int64)
-    return CaptureInfo(path, fmt, len(times), times[0], int(arr.max()), arr, symbols,
-                       capture_formats.categories(path))
+    return CaptureInfo(path, fmt, n, first, last, symbols, capture_formats.categories(path))
 
 
 def _blank(path: str) -> bool:

@@ -197,7 +197,7 @@ def _write_all(writer: Any, infos: list[CaptureInfo], symbols: list[str] | None,
     # The head SESSION names every symbol of the capture, so each has a vector from the first tick.
     known = state.symbols | (set(symbols) if symbols is not None else set().union(*(i.symbols for i in infos)))
     sessions = Sessions(category, registry or _default_registry(), known)
-    total = sum(i.frames for i in infos) - sum(i.frames_through(t) for i, t in zip(infos, through, strict=True))
+    total = sum(i.frames for i in infos)  # progress: frames imported or found already journaled
     batch: list[Record] = []
     records = import_records(capture_formats.AUTO if len({i.fmt for i in infos}) > 1 else infos[0].fmt,
                              [i.path for i in infos], symbols, start_ns=writer.last_recv_ns, stats=stats,
@@ -208,7 +208,7 @@ def _write_all(writer: Any, infos: list[CaptureInfo], symbols: list[str] | None,
             if len(batch) >= BATCH and rec.recv_ns > batch[-1].recv_ns:
                 first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
                 if progress is not None:
-                    progress(stats.frames, total)
+                    progress(stats.frames + stats.skipped_lines["overlap"], total)
             batch.append(rec)
         first_seq, last_seq = _append(writer, batch, first_seq, last_seq)
         writer.sync()
@@ -218,7 +218,7 @@ def _write_all(writer: Any, infos: list[CaptureInfo], symbols: list[str] | None,
         raise ImportRefused(f"{e}; the import stopped after seq {last_seq} (received up to "
                             f"{iso(writer.last_recv_ns)}): free space, then re-run with --skip-overlap") from None
     if progress is not None:
-        progress(stats.frames, total)
+        progress(stats.frames + stats.skipped_lines["overlap"], total)
     return stats, ([first_seq, last_seq] if first_seq else None)
 
 
