@@ -61,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
     vectors = replay(str(journal), registry, symbols, from_ns, to_ns, summary)
     written = _Count(_with_progress(vectors, str(journal), from_ns, to_ns))
     with _undo_created_dirs(out):
-        files = write_by_registry(out, written, summary.registries)
-        for h, path in files.items():
-            add_field_metadata(path, summary.registries[h])
+        files = write_by_registry(out, written, summary.registries, docs=field_metadata)
     if written.n == 0:
         log.warning("replay_no_rows", extra={"reason": "no tick of the journal lies in the range asked for"})
     log.info("replay_done", extra={"rows": written.n, "files": len(files), "records": summary.records})
@@ -136,35 +134,6 @@ def field_metadata(registry: Registry) -> dict[str, dict[bytes, bytes]]:
 
     return {name: {b"unit": unit.encode(), b"description": text.encode()}
             for name, (unit, text) in feature_docs(registry).items()}
-
-
-def add_field_metadata(path: Path, registry: Registry) -> None:
-    """Rewrite the finished file `path` with unit and description on each feature column (temp, then rename).
-
-    Interim: `write_by_registry` cannot take field metadata yet, so the file is copied row group by
-    row group (no values change); once it can, pass `field_metadata(registry)` to it instead.
-    """
-    import os
-    import uuid
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    meta = field_metadata(registry)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with pq.ParquetFile(path) as source:
-            old = source.schema_arrow
-            new = pa.schema([f.with_metadata(meta[f.name]) if f.name in meta else f for f in old],
-                            metadata=old.metadata)
-            with pq.ParquetWriter(str(tmp), new, compression="zstd") as w:
-                for i in range(source.num_row_groups):
-                    w.write_table(pa.Table.from_arrays(source.read_row_group(i).columns, schema=new))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        path.unlink(missing_ok=True)  # a file without its metadata is not the promised output
-        raise
 
 
 class _Count:

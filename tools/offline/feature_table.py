@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -27,6 +27,11 @@ from journal.feature_log import (
 )
 from registry import Registry
 
+#: Field metadata of a registry's feature columns (unit, description), for `write_by_registry`.
+Docs = Callable[[Registry], "FieldMetadata"]
+#: (batch_rows, docs) passed down to every staged file.
+_Options = tuple[int, "Docs | None"]
+
 __all__ = ["LEADING", "META_HASH", "META_REGISTRY", "REGISTRY_HASH", "FeatureFileWriter", "FeatureTableError",
            "FieldMetadata", "feature_count", "output_name", "schema", "to_batch", "write_by_registry"]
 
@@ -34,8 +39,9 @@ __all__ = ["LEADING", "META_HASH", "META_REGISTRY", "REGISTRY_HASH", "FeatureFil
 class FeatureFileWriter:
     """Stream vectors into a Parquet file in batches of `batch_rows` rows."""
 
-    def __init__(self, path: str | Path, registry: Registry, batch_rows: int = 65_536) -> None:
-        self.schema = schema(registry)
+    def __init__(self, path: str | Path, registry: Registry, batch_rows: int = 65_536,
+                 field_metadata: FieldMetadata | None = None) -> None:
+        self.schema = schema(registry, field_metadata=field_metadata)
         self.hash = registry.content_hash
         self.batch_rows = batch_rows
         self.rows = 0
@@ -76,17 +82,18 @@ class FeatureFileWriter:
 
 
 def write_by_registry(out: str | Path, vectors: Iterable[Vector], registries: Mapping[str, Registry],
-                      batch_rows: int = 65_536) -> dict[str, Path]:
+                      batch_rows: int = 65_536, docs: Docs | None = None) -> dict[str, Path]:
     """Stream `vectors` into Parquet: one file if `out` ends in `.parquet`, else one per registry hash in `out`/.
 
     A directory gets `features-<hash12>.parquet` per registry met; a `.parquet` file takes vectors of
     one registry only and otherwise raises `FeatureTableError` naming the hashes. Files appear under
     their final names only when complete: on any error nothing partial is left. Returns hash → path.
+    `docs(registry)` gives each feature column's Parquet field metadata (unit, description).
     """
     out = Path(out)
     if out.suffix.lower() == ".parquet":
-        return _write_file(out, vectors, registries, batch_rows)
-    return _write_dir(out, vectors, registries, batch_rows)
+        return _write_file(out, vectors, registries, (batch_rows, docs))
+    return _write_dir(out, vectors, registries, (batch_rows, docs))
 
 
 def output_name(registry_hash: str) -> str:
@@ -97,10 +104,11 @@ def output_name(registry_hash: str) -> str:
 class _Staged:
     """A feature file written under a temp name in its final directory, renamed when committed."""
 
-    def __init__(self, final: Path, registry: Registry, batch_rows: int) -> None:
+    def __init__(self, final: Path, registry: Registry, opts: _Options) -> None:
         self.final = final
         self.tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-        self.writer = FeatureFileWriter(self.tmp, registry, batch_rows)
+        batch_rows, docs = opts
+        self.writer = FeatureFileWriter(self.tmp, registry, batch_rows, docs(registry) if docs else None)
 
     def commit(self) -> Path:
         self.writer.close()
@@ -125,7 +133,7 @@ def _registry_for(registries: Mapping[str, Registry], v: Vector) -> Registry:
 
 
 def _write_file(out: Path, vectors: Iterable[Vector], registries: Mapping[str, Registry],
-                batch_rows: int) -> dict[str, Path]:
+                opts: _Options) -> dict[str, Path]:
     """One `.parquet` file of a single registry's vectors."""
     if not out.parent.is_dir():
         raise FeatureTableError(f"{out}: directory {out.parent} does not exist")
@@ -135,14 +143,14 @@ def _write_file(out: Path, vectors: Iterable[Vector], registries: Mapping[str, R
     try:
         for v in vectors:
             if staged is None:
-                staged = _Staged(out, _registry_for(registries, v), batch_rows)
+                staged = _Staged(out, _registry_for(registries, v), opts)
             elif v.registry_hash != staged.writer.hash:
                 _registry_for(registries, v)
                 raise FeatureTableError(f"{out}: vectors of more than one registry ({staged.writer.hash}, "
                                         f"{v.registry_hash}); write to a directory to get one file per registry")
             staged.writer.write((v,))
         if staged is None:
-            staged = _Staged(out, _only_registry(out, registries), batch_rows)
+            staged = _Staged(out, _only_registry(out, registries), opts)
     except BaseException:
         if staged is not None:
             staged.discard()
@@ -159,7 +167,7 @@ def _only_registry(out: Path, registries: Mapping[str, Registry]) -> Registry:
 
 
 def _write_dir(out: Path, vectors: Iterable[Vector], registries: Mapping[str, Registry],
-               batch_rows: int) -> dict[str, Path]:
+               opts: _Options) -> dict[str, Path]:
     """One `features-<hash12>.parquet` per registry met, in directory `out`."""
     if out.exists() and not out.is_dir():
         raise FeatureTableError(f"{out}: exists and is not a directory")
@@ -169,7 +177,7 @@ def _write_dir(out: Path, vectors: Iterable[Vector], registries: Mapping[str, Re
         for v in vectors:
             s = staged.get(v.registry_hash)
             if s is None:
-                s = staged[v.registry_hash] = _stage_in_dir(out, v, registries, staged, batch_rows)
+                s = staged[v.registry_hash] = _stage_in_dir(out, v, registries, staged, opts)
             s.writer.write((v,))
     except BaseException:
         for s in staged.values():
@@ -179,11 +187,11 @@ def _write_dir(out: Path, vectors: Iterable[Vector], registries: Mapping[str, Re
 
 
 def _stage_in_dir(out: Path, v: Vector, registries: Mapping[str, Registry], staged: Mapping[str, _Staged],
-                  batch_rows: int) -> _Staged:
+                  opts: _Options) -> _Staged:
     """Open the staged file for the registry of `v` (two hashes sharing a 12-digit prefix are an error)."""
     registry = _registry_for(registries, v)
     clash = [h for h in staged if h[:12] == v.registry_hash[:12]]
     if clash:
         raise FeatureTableError(f"{out}: registries {clash[0]} and {v.registry_hash} share the file name "
                                 f"{output_name(v.registry_hash)}")
-    return _Staged(out / output_name(v.registry_hash), registry, batch_rows)
+    return _Staged(out / output_name(v.registry_hash), registry, opts)
