@@ -132,7 +132,7 @@ def _parse(text: str, source: str) -> Any:
     try:
         return loader.get_single_data()
     except yaml.YAMLError as e:
-        raise RegistryError(f"not valid YAML: {e}", source) from None
+        raise RegistryError(f"not valid YAML: {' '.join(str(e).split())}", source) from None  # one line
     finally:
         loader.dispose()
 

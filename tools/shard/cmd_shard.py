@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_shard_config(args.config)
     try:
-        level = parse_level(args.log_level or cfg.log.level)
+        level = parse_level(args.log_level or getattr(args, "log_level_global", None) or cfg.log.level)
     except ValueError as e:
         raise ConfigError(f"--log-level: {e}") from None
     setup_logging(level, cfg.log.format)
