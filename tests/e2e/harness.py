@@ -85,6 +85,13 @@ def shard_config(tmp: Path, sim_cfg: Path, symbols: list[str], name: str = "shar
     return path
 
 
+def log_ns(event: dict[str, Any]) -> int:
+    """Epoch ns of a JSON log line's ISO ``timestamp`` (microsecond precision)."""
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp() * 1e6) * 1000
+
+
 def load(path: Path) -> dict[str, Any]:
     """A config file's YAML document."""
     return yaml.safe_load(path.read_text())
@@ -103,6 +110,7 @@ class Proc:
         self.started = time.monotonic()
 
     def alive(self) -> bool:
+        """Whether the process is still running."""
         return self.p.poll() is None
 
     def kill9(self) -> None:
@@ -123,6 +131,7 @@ class Proc:
         return self.p.returncode
 
     def text(self) -> str:
+        """Everything the process wrote so far (stdout and stderr)."""
         return self.log.read_text(errors="replace")
 
     def events(self) -> list[dict[str, Any]]:
@@ -194,10 +203,12 @@ def request(port: int, path: str, method: str = "GET", body: bytes | None = None
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:
+    """GET `path`: (status, body bytes)."""
     return request(port, path)
 
 
 def get_json(port: int, path: str) -> tuple[int, Any]:
+    """GET `path`: (status, parsed JSON body or None)."""
     status, body = request(port, path)
     return status, (json.loads(body) if body else None)
 
@@ -239,6 +250,7 @@ class Poller:
                     self.bodies.append(body)
 
     def stop(self) -> list[dict[str, Any]]:
+        """Stop polling; return the 200 bodies collected."""
         self._stop.set()
         self._t.join(10)
         return self.bodies
@@ -258,14 +270,17 @@ class Recorder:
         wait_for(ready.exists, 20, "the SUB recorder")
 
     def messages(self) -> list[list[bytes]]:
+        """Every multipart message recorded so far."""
         return list(read_frames(self.out))
 
     def vectors(self) -> list:
+        """Every message recorded so far, decoded (`api.wire.WireVector`)."""
         from api.wire import decode
 
         return [decode(m) for m in self.messages()]
 
     def stop(self) -> None:
+        """SIGTERM the recorder and reap it (it flushes every message as it arrives)."""
         self.p.send_signal(signal.SIGTERM)
         self.p.wait(10)
 
@@ -354,19 +369,15 @@ def table_rows(t: Any, registry_hash: str) -> dict[tuple[str, int, str], tuple[i
 
 
 def vector_key(v: Any) -> tuple[str, int, str]:
+    """(registry hash, ts ns, symbol) of a vector: the key of `table_rows`."""
     return (v.registry_hash, int(v.ts_ns), v.symbol)
 
 
 def vector_value(v: Any) -> tuple[int, bytes]:
+    """(book_valid, float64 LE bytes of the values) of a vector: the value of `table_rows`."""
     import numpy as np
 
     return (int(v.book_valid), np.ascontiguousarray(v.values, dtype="<f8").tobytes())
-
-
-def nan_mask(b: bytes) -> list[bool]:
-    import numpy as np
-
-    return np.isnan(np.frombuffer(b, "<f8")).tolist()
 
 
 def check_journal(recs: list) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,6 @@ from tests.e2e import harness as h
 from tools.offline.replay import ReplaySummary, replay
 
 SYMBOLS = ["SOLUSDT", "DOGEUSDT"]
-
-
-def _wall_ns(event: dict) -> int:
-    """Epoch ns of a structlog line's ISO ``timestamp``."""
-    dt = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
-    return int(dt.timestamp() * 1e6) * 1000
 
 
 def _invalid_runs(vectors: list, symbol: str) -> list[tuple[int, int | None]]:
@@ -167,15 +160,15 @@ def test_resync_over_http_journals_rest_snapshots_and_survives_a_stalled_endpoin
     print(f"HTTP snapshot requests during a {stall_s:g} s stall: {asked} for {len(SYMBOLS)} books")
     assert 1 <= asked <= len(SYMBOLS) * (stall_s / 0.5 + 1), asked
     events = shard.events()
-    stalled = [e for e in events if stall_from <= _wall_ns(e) <= stall_to]
+    stalled = [e for e in events if stall_from <= h.log_ns(e) <= stall_to]
     assert any(e["event"] == "resync_timeout" for e in stalled), Counter(e["event"] for e in stalled)
     for sym in SYMBOLS:
-        sent = [_wall_ns(e) for e in stalled if e["event"] == "resync_sent" and e["symbol"] == sym]
+        sent = [h.log_ns(e) for e in stalled if e["event"] == "resync_sent" and e["symbol"] == sym]
         gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
         assert all(g >= 0.45 * h.NS for g in gaps), gaps  # one in flight per book, 0.5 s timeout
         if len(gaps) >= 3:
             assert gaps[-1] > gaps[0], f"no back-off between retries of {sym}: {gaps}"
-    after = [e for e in events if _wall_ns(e) > stall_to and e["event"] == "resync_completed"]
+    after = [e for e in events if h.log_ns(e) > stall_to and e["event"] == "resync_completed"]
     assert after and all(e["via"] == "http" for e in after), "no book recovered after the stall"
 
     # The journal: REST answers are snapshots with src rest; each makes its book valid and later deltas apply.
