@@ -111,18 +111,27 @@ def test_gap_invalid_resync_over_zmq_valid_with_logs_and_metrics(tmp_path: Path)
             assert end is None or end - first <= 5 * h.NS, (sym, first, end)  # 2.5 s pause + 1 s + a round trip
 
 
-def _deltas_on_top(after: list, snap) -> int:  # noqa: ANN001 - a Record
-    """Check the stream's deltas continue from a REST snapshot: u = snapshot.u + 1, + 2, … apply with no
-    notice and the book valid (up to 10, or to the next fault-dropped delta); return how many applied."""
-    u = snap.payload["u"]
+def _deltas_on_top(before: list, after: list, snap) -> int:  # noqa: ANN001 - a Record
+    """Check the stream's deltas continue from a REST snapshot; return how many applied on top of it.
+
+    The answer can be older than deltas already journaled (held while the book was invalid; the
+    engine catches up on them), so the stream continues from the newer of the snapshot's ``u`` and
+    the last journaled delta's. Up to 10 contiguous deltas must apply with no notice and the book
+    valid; a ``u`` jump (a delta the simulator dropped) must show as a gap, never apply silently.
+    """
+    deltas = [r.payload["u"] for r, _, _ in before if r.symbol == snap.symbol and r.kind == Kind.BOOK_DELTA]
+    u = max([snap.payload["u"], *deltas[-1:]])
     applied = 0
     for r, notices, valid in after:
-        if r.symbol != snap.symbol or r.kind != Kind.BOOK_DELTA or r.payload["u"] <= snap.payload["u"]:
-            continue  # other records, and deltas the snapshot already holds
-        if r.payload["u"] != u + 1 or applied == 10:
-            break  # a delta the simulator dropped (its gap is the next episode), or enough seen
+        if r.symbol != snap.symbol or r.kind != Kind.BOOK_DELTA or r.payload["u"] <= u:
+            continue  # other records, and deltas the book already holds
+        if r.payload["u"] != u + 1:
+            assert any(n.event == "gap" for n in notices), f"delta seq {r.seq} skipped u {u + 1} without a gap"
+            break
         assert valid and not notices, f"delta seq {r.seq} (u {u + 1}) after REST snapshot {snap.seq}: {notices}"
         u, applied = u + 1, applied + 1
+        if applied == 10:
+            break
     return applied
 
 
@@ -179,11 +188,13 @@ def test_resync_over_http_journals_rest_snapshots_and_survives_a_stalled_endpoin
     rest = [i for i, (r, _, _) in enumerate(steps) if r.kind == Kind.BOOK_SNAPSHOT and r.payload.get("src") == "rest"]
     assert len(rest) >= 2, Counter(r.kind for r in recs)
     assert all(r.payload["via"] == "http" for r in recs if r.kind == Kind.RESYNC_REQUEST)
+    applied: list[int] = []
     for i in rest:
         rec, _, valid = steps[i]
         assert valid, f"REST snapshot seq {rec.seq} left {rec.symbol} invalid"
-        applied = _deltas_on_top(steps[i + 1:], rec)
-        assert applied >= 1 or rec.seq > recs[-1].seq - 50, f"no delta applied after REST snapshot {rec.seq}"
+        applied.append(_deltas_on_top(steps[:i], steps[i + 1:], rec))
+    # Every snapshot but one whose next delta the simulator dropped (1 in 200) has deltas applied on top.
+    assert sum(n == 0 for n in applied[:-1]) <= 1, applied
     assert not h.unanswered_resyncs(recs)
 
 
