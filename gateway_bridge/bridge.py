@@ -54,7 +54,10 @@ class Bridge:
                  last_recv_ns: int, ctx: zmq.asyncio.Context, clock_ns: Callable[[], int] = time.time_ns,
                  log_interval_s: float = 10.0) -> None:
         self.gw = gateway
-        self.ingest = Ingest(gateway, ticks, symbols, last_recv_ns=last_recv_ns, clock_ns=clock_ns)
+        # One gateway feeds every shard of a cluster: frames of symbols other shards own are skipped
+        # and counted (decoder counters: skipped.unknown_symbol), not journaled as bad frames.
+        self.ingest = Ingest(gateway, ticks, symbols, last_recv_ns=last_recv_ns, clock_ns=clock_ns,
+                             skip_unknown_symbols=symbols is not None)
         self._ctx = ctx
         self._sock: zmq.asyncio.Socket | None = None
         self._shadow: zmq.Socket | None = None
