@@ -137,6 +137,8 @@ class Engine:
         self.norm: dict[str, dict[int, TickSeries]] = {}
         self._set_symbols(symbols)
         self.pending_registry: Registry | None = None
+        #: The last SESSION record's payload without the registry text (None before any).
+        self.session: dict[str, Any] | None = None
         self.last_seq = 0
         self.last_tick_ns = 0
         self.counters: dict[str, int] = {}
@@ -209,9 +211,12 @@ class Engine:
         if kind == _GATEWAY_UP:
             return self._gateway(rec, resync=True)
         if kind == _REGISTRY_CHANGED:
+            if self.session is not None and "configured" in rec.payload:  # a reload re-read the file
+                self.session = {**self.session, "configured": rec.payload["configured"]}
             return self._stage_registry(rec, rec.payload["content"], "registry_changed")
         if kind == _SESSION:
             self._set_symbols(rec.payload["symbols"])
+            self.session = {k: v for k, v in rec.payload.items() if k != "registry"}
             return self._stage_registry(rec, rec.payload["registry"], "session")
         if kind == _TICK_GAP:
             self._tick_gap(rec)
@@ -329,6 +334,7 @@ class Engine:
             "only_symbols": sorted(self.only_symbols) if self.only_symbols is not None else None,
             "pin_registry": self.pin_registry,
             "registries": {h: [r.canonical, r.source] for h, r in self.registries.items()},
+            "session": self.session,
             "last_seq": self.last_seq,
             "last_tick_ns": self.last_tick_ns,
             "counters": self.counters,
@@ -351,6 +357,7 @@ class Engine:
         if doc["pending_registry"]:
             text, source = doc["pending_registry"]
             eng.pending_registry = load_registry_text(text, source=source)
+        eng.session = doc["session"]
         eng.last_seq, eng.last_tick_ns = int(doc["last_seq"]), int(doc["last_tick_ns"])
         eng.counters = dict(doc["counters"])
         h = eng.plan.horizons

@@ -38,14 +38,17 @@ Payload per kind (keys are short because they are journaled for every event):
   ``reason`` str (``gap`` | ``crossed`` | ``reset`` | ``gateway_down`` | ``unseen``),
   ``via`` str (``zmq`` | ``http`` | ``none``).
 - GATEWAY_UP / GATEWAY_DOWN: ``reason`` str, ``silent_ms`` int (DOWN: how long it was silent).
-- REGISTRY_CHANGED: ``hash`` str, ``content`` str (the canonical registry text).
+- REGISTRY_CHANGED: ``hash`` str, ``content`` str (the canonical registry text); ``configured`` str
+  when the reload re-read the configured file (its hash), absent for a registry posted in a body.
 - BAD_FRAME: ``reason`` str, ``topic`` str (gateway topic it came on; empty for imports; at
   most 256 characters), ``raw`` bytes (the message as received, cut to its first 64 KiB),
   ``raw_len`` int (its full length) and ``sha256`` str (hex digest of the full message).
 - SESSION: what the engine must know to rebuild this run offline, journaled at shard start,
   at import, and whenever it changes: ``shard`` str, ``category`` str (``linear`` | ``spot`` |
   ``inverse`` | ``option``), ``symbols`` list[str], ``registry`` str (canonical registry text),
-  ``hash`` str (its content hash). Symbols take effect at once, the registry at the next tick.
+  ``hash`` str (its content hash), ``configured`` str (hash of the shard's configured registry file
+  at that start; a restart keeps a registry reloaded through the API unless that file changed).
+  Symbols take effect at once, the registry at the next tick.
 - TICK_GAP: a silence longer than ``ticks.max_backfill_s``: the ticks of the boundaries
   ``from_ns`` … ``to_ns`` (inclusive, whole seconds) were not journaled one by one. ``recv_ns``
   is ``from_ns``; ``seconds`` int is how many ticks it stands for. The engine emits no vectors
@@ -132,8 +135,12 @@ def tick(boundary_ns: int) -> Record:
 
 
 def session(recv_ns: int, shard: str, category: str, symbols: Iterable[str], registry_text: str,
-            registry_hash: str) -> Record:
-    """Return the (unnumbered) SESSION record: what an engine must know to rebuild this run."""
+            registry_hash: str, configured_hash: str = "") -> Record:
+    """Return the (unnumbered) SESSION record: what an engine must know to rebuild this run.
+
+    `configured_hash` is the hash of the shard's configured registry file at this start (it may
+    differ from the registry in force, which a reload through the API can have replaced).
+    """
     payload = {"shard": shard, "category": category, "symbols": sorted(set(symbols)),
-               "registry": registry_text, "hash": registry_hash}
+               "registry": registry_text, "hash": registry_hash, "configured": configured_hash or registry_hash}
     return Record(0, recv_ns, Kind.SESSION, "", 0, 0, payload)

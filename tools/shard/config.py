@@ -32,7 +32,7 @@ class ShardSection:
     """Which symbols this shard owns (YAML key ``shard``)."""
 
     name: str = "shard-1"
-    #: Bybit symbols owned by this shard; frames for any other symbol are rejected as bad frames.
+    #: Bybit symbols owned by this shard; frames of any other symbol are skipped and counted.
     symbols: tuple[str, ...] = ("BTCUSDT",)
     #: Bybit market category of every symbol here; journaled, so a journal holds one category.
     category: Category = "linear"

@@ -55,12 +55,13 @@ class ShardNode:
         self.metrics = ShardMetrics()
         self.events = ShardEvents(self.metrics)
         self.latest: dict[str, Vector] = {}
-        self.registry = self.read_registry(None)  # the configured file (validated before anything opens)
+        self.configured = self.read_registry(None)  # the configured file (validated before anything opens)
         self.writer = JournalWriter(cfg.journal, fsync=self._timed_fsync)
         self.checkpoints = CheckpointStore(cfg.data / "checkpoints", keep=cfg.checkpoint.keep)
         self.last_checkpoint: tuple[int, int] | None = None  # (seq, wall ns)
         self.journal_bytes = journal_bytes(Path(cfg.journal.dir))
         self.fold = Fold(self._warm_engine())
+        self.registry = self._registry_in_force()
         self.feature_log = FeatureLog(cfg.data / "feature_log", cfg.feature_log.flush_interval_s) \
             if cfg.feature_log.enabled else None
         self.actx = zmq.asyncio.Context()
@@ -110,10 +111,23 @@ class ShardNode:
                  records=fold.records, seconds=round(time.perf_counter() - t0, 3), next_seq=self.writer.next_seq)
         return engine
 
+    def _registry_in_force(self) -> Registry:
+        """The registry this start journals: the one in force, unless the configured file changed.
+
+        A restart must not silently undo a reload through the API, nor ignore an edited file: the
+        last SESSION records the file's hash at its start, and only a different file now wins.
+        """
+        engine = self.fold.engine
+        last = engine.session
+        if last is None or last.get("configured") != self.configured.content_hash:
+            return self.configured
+        return engine.pending_registry or engine.registry
+
     def _session(self) -> Record:
         """The SESSION record: what this run's engine must know, journaled at every start."""
-        s = self.cfg.shard
-        return session(0, s.name, s.category, s.symbols, self.registry.canonical, self.registry.content_hash)
+        s, reg = self.cfg.shard, self.registry
+        return session(0, s.name, s.category, s.symbols, reg.canonical, reg.content_hash,
+                       self.configured.content_hash)
 
     async def start(self) -> None:
         """Open the sockets, journal the restart and the session, start the loop and the resync task."""
@@ -225,14 +239,18 @@ class ShardNode:
     async def reload_registry(self, text: str | None) -> ReloadResult:
         """Journal a validated registry as REGISTRY_CHANGED; it applies from the next tick."""
         registry = self.read_registry(text)
-        change = Record(0, 0, Kind.REGISTRY_CHANGED, "", 0, 0,
-                        {"hash": registry.content_hash, "content": registry.canonical})
+        payload = {"hash": registry.content_hash, "content": registry.canonical}
+        if text is None:  # the configured file, re-read: a restart keeps it unless the file changes again
+            payload["configured"] = registry.content_hash
+        change = Record(0, 0, Kind.REGISTRY_CHANGED, "", 0, 0, payload)
         records = self.bridge.ingest.control([change])  # stamped now, after every record already queued
         journaled = asyncio.get_running_loop().create_future()
         self._acks[id(records[-1])] = journaled
         self.bridge.queue(records)  # the loop journals it in order with the rest; answer once it has
         await journaled
         self.registry = registry
+        if text is None:
+            self.configured = registry
         effective = (records[-1].recv_ns // NS_PER_S + 1) * NS_PER_S
         log.info("registry_reloaded", registry=registry.content_hash[:12], effective_ns=effective,
                  features=len(registry.names))
