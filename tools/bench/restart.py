@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import statistics
 import sys
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.hours <= 24 * 30 or not 0 <= args.rate <= 10_000 or args.repeats < 1 or args.baseline_repeats < 0:
         raise SystemExit("bench restart: --hours within (0, 720], --rate within [0, 10000], --repeats >= 1, "
                          "--baseline-repeats >= 0")
+    logging.getLogger("journal").setLevel(logging.WARNING)  # not one line per segment of the 24 h journal
     with tempfile.TemporaryDirectory(dir=args.dir or None) as scratch:
         root = Path(scratch)
         sim = sim_config(root, 1, 100.0)
