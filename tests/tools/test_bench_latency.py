@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tools.bench import latency
+from tools.cli import UsageError
 
 NS = 1_000_000_000
 T0 = 1_786_310_800 * NS
@@ -53,12 +54,12 @@ def test_histogram_reads_prometheus_text() -> None:
     assert latency.histogram("", "fs_tick_to_publish_seconds") == {}
 
 
-def test_bad_symbol_counts_exit_with_one_line() -> None:
+def test_bad_symbol_counts_are_usage_errors() -> None:
     p = argparse.ArgumentParser()
     latency.add_arguments(p)
-    with pytest.raises(SystemExit, match="--symbols"):
+    with pytest.raises(UsageError, match="--symbols"):
         latency.run(p.parse_args(["--symbols", "1,x"]))
-    with pytest.raises(SystemExit, match="within"):
+    with pytest.raises(UsageError, match="within"):
         latency.run(p.parse_args(["--symbols", "0"]))
 
 

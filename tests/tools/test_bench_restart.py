@@ -12,6 +12,7 @@ from engine.record import NS_PER_S, Kind
 from journal.checkpoints import CheckpointStore
 from journal.reader import JournalReader
 from tools.bench import restart
+from tools.cli import UsageError
 
 
 def test_the_journal_starts_with_a_session_and_ticks_every_second(tmp_path: Path) -> None:
@@ -36,10 +37,10 @@ def test_fold_and_checkpoint_saves_what_the_node_restores(tmp_path: Path) -> Non
     assert ckpt is not None and ckpt.seq == n and ckpt.meta["shard"] == "bench"
 
 
-def test_bad_options_exit_with_one_line() -> None:
+def test_bad_options_are_usage_errors() -> None:
     p = argparse.ArgumentParser()
     restart.add_arguments(p)
-    with pytest.raises(SystemExit, match="--hours"):
+    with pytest.raises(UsageError, match="--hours"):
         restart.run(p.parse_args(["--hours", "0"]))
 
 

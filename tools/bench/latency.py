@@ -62,14 +62,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run every case, print the table (and JSON); exit 1 if a case produced no vectors."""
+    from tools.cli import UsageError
     try:
         counts = [int(x) for x in args.symbols.split(",") if x.strip()]
     except ValueError:
-        raise SystemExit(f"bench latency: --symbols {args.symbols!r} must be comma-separated integers") from None
+        raise UsageError(f"bench latency: --symbols {args.symbols!r} must be comma-separated integers") from None
     if not counts or min(counts) < 1 or max(counts) > 1000:
-        raise SystemExit("bench latency: --symbols: each count must be within [1, 1000]")
+        raise UsageError("bench latency: --symbols: each count must be within [1, 1000]")
     if args.seconds < 1 or args.warmup < 0 or args.rate < 0:
-        raise SystemExit("bench latency: --seconds must be >= 1, --warmup and --rate >= 0")
+        raise UsageError("bench latency: --seconds must be >= 1, --warmup and --rate >= 0")
     cases = [(n, args.rate) for n in counts] + ([(1, args.slow_rate)] if args.slow_rate > 0 else [])
     results = []
     with tempfile.TemporaryDirectory(dir=args.dir or None) as scratch:

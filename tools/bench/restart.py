@@ -60,8 +60,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the journal, fold it, start the shard with and without a checkpoint; print the figures."""
+    from tools.cli import UsageError
+
     if not 0 < args.hours <= 24 * 30 or not 0 <= args.rate <= 10_000 or args.repeats < 1 or args.baseline_repeats < 0:
-        raise SystemExit("bench restart: --hours within (0, 720], --rate within [0, 10000], --repeats >= 1, "
+        raise UsageError("bench restart: --hours within (0, 720], --rate within [0, 10000], --repeats >= 1, "
                          "--baseline-repeats >= 0")
     logging.getLogger("journal").setLevel(logging.WARNING)  # not one line per segment of the 24 h journal
     with tempfile.TemporaryDirectory(dir=args.dir or None) as scratch:
