@@ -84,12 +84,15 @@ class JournalWriter:
         """The segment appends go to (None until the first append of an empty journal)."""
         return self._path
 
-    def append(self, records: Sequence[Record]) -> list[Record]:
+    def append(self, records: Sequence[Record], defer_sync: bool = False) -> list[Record]:
         """Number `records`, write them in one os.write, apply the fsync policy; return them numbered.
 
         All or nothing: if a record cannot be encoded or the write fails, nothing is journaled
         and no seq is used. An fsync error propagates after the batch reached the OS (its
         durability is then unknown): treat it as fatal and restart, which replays the journal.
+        With `defer_sync` the ``interval_ms`` group commit is left to the caller's next
+        `maybe_sync` (a live loop calls it right after publishing, so no fsync sits between a
+        tick and its vectors); ``always`` still syncs here.
         """
         if not records:
             return []
@@ -100,7 +103,8 @@ class JournalWriter:
         self._last_recv_ns = numbered[-1].recv_ns
         self._records_in_segment += len(numbered)
         self._dirty = True
-        self._after_write()
+        if not defer_sync or self.cfg.fsync == "always":
+            self._after_write()
         return numbered
 
     def maybe_sync(self) -> bool:

@@ -41,6 +41,7 @@ from tools.offline.replay import open_engine
 from tools.registry_file import default_registry_text
 from tools.shard.config import ShardConfig
 from tools.shard.events import ShardEvents
+from tools.shard.gcpolicy import GcPolicy
 from tools.shard.systemd import Heartbeat
 
 log = structlog.get_logger("feature_service.shard")
@@ -81,6 +82,7 @@ class ShardNode:
         #: Records waited for (by identity) until the loop has journaled them (registry reloads).
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._disconnects = 0  # gateway connections ZMQ dropped (MAXMSGSIZE overrun, peer gone)
+        self.gc = GcPolicy()
         self._next_checkpoint = time.monotonic() + cfg.checkpoint.interval_s
 
     # --- start: restore, then fold the journal tail ---------------------------------------------
@@ -139,6 +141,7 @@ class ShardNode:
         self._tasks = [asyncio.create_task(self._loop(), name="shard-loop")]
         if self.resyncer is not None:
             self._tasks.append(asyncio.create_task(self.resyncer.run(), name="resync"))
+        self.gc.start()
         log.info("shard_started", shard=self.cfg.shard.name, symbols=list(self.cfg.shard.symbols),
                  registry=self.registry.content_hash[:12], journal=self.cfg.journal.dir,
                  gateway=self.cfg.gateway.endpoint, publish=self.publisher.bound, resync_via=self.via)
@@ -160,11 +163,14 @@ class ShardNode:
                     self.heartbeat.beat()
                 if records:
                     ticked = self.commit(records)
+                    self.writer.maybe_sync()  # group commit after the vectors are out, not before
                     if ticked:
                         self._sync_counters()
+                        self.gc.after_tick()
                         if time.monotonic() >= self._next_checkpoint:
                             await self.checkpoint()
-                self.writer.maybe_sync()
+                else:
+                    self.writer.maybe_sync()
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a runtime failure (socket, disk): end the process, systemd restarts it
@@ -174,7 +180,7 @@ class ShardNode:
 
     def commit(self, records: list[Record]) -> bool:
         """Journal `records`, apply what the journal took, carry out the outputs; True if vectors came out."""
-        numbered = self.writer.append(records)
+        numbered = self.writer.append(records, defer_sync=True)
         if self._acks:
             for rec in records:
                 fut = self._acks.pop(id(rec), None)
@@ -273,6 +279,7 @@ class ShardNode:
 
     async def stop(self) -> None:
         """Stop the loop and the resync task, checkpoint, and close everything (clean stop)."""
+        self.gc.stop()
         for task in getattr(self, "_tasks", []):
             task.cancel()
         for task in getattr(self, "_tasks", []):
