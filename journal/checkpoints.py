@@ -36,6 +36,8 @@ from typing import Any, NamedTuple
 
 import msgpack
 
+from journal.durable import fsync_dir, write_new_file
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"FSCKPT01"
@@ -151,12 +153,12 @@ class CheckpointStore:
         path = self.dir / checkpoint_name(seq)
         tmp = self.dir / f"{TMP_PREFIX}{seq:020d}-{uuid.uuid4().hex}{TMP_SUFFIX}"
         try:
-            _write_synced(tmp, pieces)
+            write_new_file(tmp, pieces)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         self._prune(path)
         return path
 
@@ -196,25 +198,3 @@ class CheckpointStore:
             if p.name.startswith(TMP_PREFIX) and p.name.endswith(TMP_SUFFIX):
                 log.info("removing leftover checkpoint temp file %s", p)
                 p.unlink(missing_ok=True)
-
-
-def _write_synced(path: Path, pieces: tuple[bytes, ...]) -> None:
-    """Create `path` holding `pieces` one after another, and fsync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        for piece in pieces:
-            view = memoryview(piece)
-            while view:
-                view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    """fsync a directory so a rename in it is durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

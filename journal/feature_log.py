@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.engine import Vector
+from journal.durable import fsync_dir
 from registry import Registry
 
 log = logging.getLogger(__name__)
@@ -414,15 +415,7 @@ def _atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(path.parent)
 
 
 def _remove_temps(dir: Path) -> None:

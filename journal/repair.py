@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from journal.durable import fsync_dir, write_new_file
 from journal.errors import JournalCorruption, JournalError
 from journal.reader import check_journal_dir, lost_marker
 from journal.segment import HEADER_SIZE, SegmentScan, list_segments, pack_header, scan_segment
@@ -39,7 +40,7 @@ def repair(journal_dir: str | Path) -> dict[str, Any]:
             entry, last_recv_ns = _repair_one(path, next_first, last_recv_ns)
             if entry is not None:
                 repaired.append(entry)
-        _fsync_dir(d)
+        fsync_dir(d)
         live = _live_tail(segments[-1][1]) if segments else None
     finally:
         os.close(lock_fd)
@@ -84,7 +85,7 @@ def _repair_one(path: Path, next_first: int, last_recv_ns: int) -> tuple[dict[st
              "lost_seq": lost, "lost_records": (lost[1] - lost[0] + 1) if lost else 0,
              "last_good_recv_ns": last_recv_ns or None}
     if lost:
-        _write_durably(lost_marker(path, *lost), orjson.dumps(entry, option=orjson.OPT_INDENT_2) + b"\n")
+        write_new_file(lost_marker(path, *lost), [orjson.dumps(entry, option=orjson.OPT_INDENT_2) + b"\n"])
     return entry, last_recv_ns
 
 
@@ -100,7 +101,7 @@ def _move_tail_aside(path: Path, stop: int, new_header_recv_ns: int | None) -> P
     kept = None
     if tail:
         kept = _free_name(path.with_name(f"{path.name}.torn-{stop}"))
-        _write_durably(kept, tail)
+        write_new_file(kept, [tail])
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.ftruncate(fd, stop)
@@ -120,23 +121,3 @@ def _free_name(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.name}.{n}")
     return candidate
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Create `path` holding `data`, fsynced."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

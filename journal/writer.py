@@ -20,6 +20,7 @@ from pathlib import Path
 from engine.record import NS_PER_MS, NS_PER_S, Record
 from journal.codec import encode_batch
 from journal.config import JournalConfig
+from journal.durable import fsync_dir
 from journal.errors import JournalCorruption, JournalError
 from journal.segment import HEADER_SIZE, list_segments, pack_header, scan_segment, segment_name
 
@@ -187,7 +188,7 @@ class JournalWriter:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             if self.cfg.fsync != "never":
                 self._fsync(fd)
-                _fsync_dir(self.dir, self._fsync)
+                fsync_dir(self.dir, self._fsync)
         except BaseException as e:
             os.close(fd)
             path.unlink(missing_ok=True)
@@ -313,12 +314,3 @@ def _last_recv_ns_before(segments: list[tuple[int, Path]]) -> int:
         if len(scan.recv_ns):
             return int(scan.recv_ns[-1])
     return 0
-
-
-def _fsync_dir(path: Path, fsync: Callable[[int], None]) -> None:
-    """fsync a directory so a new file's entry survives a power loss."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fsync(fd)
-    finally:
-        os.close(fd)
