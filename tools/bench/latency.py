@@ -418,8 +418,8 @@ async def _profiled(cfg: Any, seconds: float, gc_freeze: bool = False) -> tuple[
         return recs
 
     def timed(fn: Any, mark: str) -> Any:
-        def wrapper(*a: Any) -> Any:
-            out = fn(*a)
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            out = fn(*a, **kw)
             if cur:
                 cur[mark] = time.time_ns()
                 if mark == "pub":
