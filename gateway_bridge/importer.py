@@ -101,7 +101,7 @@ def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None
                    skip_through: Sequence[int] = ()) -> Iterator[Record]:
     """Yield the unnumbered records of `files` in journal order, continuing a journal ending at `start_ns`.
 
-    `head` records are stamped with the first frame's receive time and yielded right before it;
+    `head` records are stamped with the first decoded frame's receive time and yielded right before it;
     with `sessions`, a SESSION record leads them and another precedes each newly seen symbol.
     Frames of ``files[i]`` until the captures' latest receive time passes ``skip_through[i]`` are
     left out (counted as skipped ``overlap``): what an import that stopped there had journaled. `fmt` may be ``auto`` (each file sniffed).
@@ -109,8 +109,7 @@ def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None
     stats = stats if stats is not None else ImportStats()
     ingest = Ingest(gateway or GatewayConfig(), ticks or TicksConfig(), symbols, last_recv_ns=start_ns,
                     clock_ns=lambda: start_ns, skip_unknown_symbols=symbols is not None)
-    if sessions is not None:
-        head = [sessions.record(), *head]
+    head = [sessions.record(), *head] if sessions is not None else list(head)  # emptied once used
     frame = ingest.frame
     count = stats.records
     latest = 0  # the latest receive time so far: what the stamper makes of each frame's time
@@ -123,7 +122,6 @@ def import_records(fmt: str, files: Iterable[str], symbols: Iterable[str] | None
                 continue
             stats.frames += 1
             recs = frame(raw_ns, payload, head)
-            head = ()
             for rec in recs:
                 new = sessions.before(rec) if sessions is not None else None
                 if new is not None:

@@ -151,18 +151,21 @@ class Ingest:
         self._c["received"] += len(msgs)
         return out
 
-    def frame(self, raw_ns: int, payload: bytes, head: Sequence[Record] = ()) -> list[Record]:
+    def frame(self, raw_ns: int, payload: bytes, head: list[Record] | None = None) -> list[Record]:
         """Return the records of one capture frame (no gateway topic) received at `raw_ns` (import).
 
-        `head` records (an import's SESSION) are stamped with the frame's time and go before it.
+        `head` records (an import's SESSION) are stamped with the time of the first frame that
+        decodes to records and go right before them; the list is emptied once they are used, so
+        a skipped frame (an ack) does not start the tick series any earlier than it did.
         """
         last = self.liveness.last_ns
         out = self.idle(last + self._silence_ns) if last is not None and raw_ns - last > self._silence_ns else []
         t = self.stamper.monotonic(raw_ns)
-        if head:
-            out.extend(self.control(head, t))
         self._traffic(t, out)
         recs = self.decoder.decode_frame(payload, t)
+        if recs and head:
+            out.extend(self.control(head, t))
+            head.clear()
         if recs:
             self._before(t, out)
             if recs[0].kind == Kind.BAD_FRAME:

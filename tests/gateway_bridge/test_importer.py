@@ -62,9 +62,11 @@ def test_import_files_end_to_end(tmp_path: Path) -> None:
     assert [r.seq for r in recs] == list(range(1, len(recs) + 1))
     assert Counter(r.symbol for r in recs if r.kind in MARKET_KINDS) == {"SOLUSDT": 5}
     _check_ticks(recs)
-    # The head SESSION is stamped with the first frame (a skipped DOGE one at T0): ticks start there.
-    assert summary["records"] == {"session": 1, "tick": 7, "trades": 5} and summary["ticks"] == 7
-    assert [r.kind for r in recs[:2]] == [Kind.TICK, Kind.SESSION] and recs[1].payload["symbols"] == ["SOLUSDT"]
+    # The head SESSION goes with the first frame that decodes (SOL at T0 + 0.7 s; the skipped DOGE
+    # frame at T0 starts nothing), so the ticks are those the records alone would give.
+    assert summary["records"] == {"session": 1, "tick": 6, "trades": 5} and summary["ticks"] == 6
+    assert [r.kind for r in recs[:2]] == [Kind.SESSION, Kind.TRADES] and recs[0].payload["symbols"] == ["SOLUSDT"]
+    assert recs[0].recv_ns == recs[1].recv_ns == T0 + 700_000_000
     assert summary["skipped"] == {"decoder_ack": 1, "decoder_unknown_symbol": 5}
     assert summary["seq"] == [1, len(recs)] and summary["bad_frames"] == {}
 
