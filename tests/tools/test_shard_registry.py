@@ -68,3 +68,15 @@ def test_a_reload_of_the_file_is_remembered_as_the_configured_one(tmp_path: Path
         node.close()
     kinds = [r.kind for r in JournalReader(str(tmp_path / "data" / "journal")).records()]
     assert kinds == [Kind.SESSION, Kind.REGISTRY_CHANGED, Kind.REGISTRY_CHANGED]  # building a node journals nothing
+
+
+def test_a_batch_spanning_a_registry_switch_reaches_the_feature_log_one_run_per_registry() -> None:
+    """A restart's backfill can hold ticks before and after a switch: each run gets its own registry."""
+    from types import SimpleNamespace
+
+    calls: list[tuple[list[str], str]] = []
+    log = SimpleNamespace(append=lambda vs, r: calls.append(([v.registry_hash for v in vs], r)))
+    node = SimpleNamespace(feature_log=log, fold=SimpleNamespace(engine=SimpleNamespace(registries={"a": "A", "b": "B"})))
+    vectors = [SimpleNamespace(registry_hash=h) for h in "aabbba"]
+    ShardNode._log_vectors(node, vectors)  # type: ignore[arg-type]
+    assert calls == [(["a", "a"], "A"), (["b", "b", "b"], "B"), (["a"], "A")]

@@ -199,13 +199,24 @@ class ShardNode:
         sent = self.publisher.publish(vectors)
         now = self.clock_ns()
         self.metrics.count_published(sent, len(vectors) - sent)
-        self.metrics.observe_tick_to_publish(max(0, now - vectors[0].ts_ns) / NS_PER_S)
+        # The newest tick's lateness (a restart's backfilled ticks would only measure the downtime).
+        self.metrics.observe_tick_to_publish(max(0, now - vectors[-1].ts_ns) / NS_PER_S)
         for v in vectors:
             self.latest[v.symbol] = v
             if not v.book_valid:
                 self.metrics.add_book_invalid_seconds(v.symbol, 1.0)
         if self.feature_log is not None:
-            self.feature_log.append(vectors, self.fold.engine.registries[vectors[0].registry_hash])
+            self._log_vectors(vectors)
+
+    def _log_vectors(self, vectors: list[Vector]) -> None:
+        """Hand the vectors to the feature log, one run per registry (a batch can span a switch)."""
+        assert self.feature_log is not None
+        registries = self.fold.engine.registries
+        start = 0
+        for i in range(1, len(vectors) + 1):
+            if i == len(vectors) or vectors[i].registry_hash != vectors[start].registry_hash:
+                self.feature_log.append(vectors[start:i], registries[vectors[start].registry_hash])
+                start = i
 
     def _sync_counters(self) -> None:
         """Once a tick: carry the bridge's receive-side losses into the metrics (as deltas)."""
