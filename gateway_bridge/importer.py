@@ -36,6 +36,7 @@ from gateway_bridge.ingest import Ingest
 from journal import capture_formats
 from journal.errors import JournalError
 from registry import Registry
+from registry.packaged import default_registry
 
 #: Records per journal append.
 BATCH = 4096
@@ -194,7 +195,7 @@ def _write_all(writer: Any, infos: list[CaptureInfo], symbols: list[str] | None,
     first_seq = last_seq = 0
     # The head SESSION names every symbol of the capture, so each has a vector from the first tick.
     known = state.symbols | (set(symbols) if symbols is not None else set().union(*(i.symbols for i in infos)))
-    sessions = Sessions(category, registry or _default_registry(), known)
+    sessions = Sessions(category, registry or default_registry(), known)
     total = sum(i.frames for i in infos)  # progress: frames imported or found already journaled
     batch: list[Record] = []
     records = import_records(capture_formats.AUTO if len({i.fmt for i in infos}) > 1 else infos[0].fmt,
@@ -224,15 +225,6 @@ def _formats(infos: list[CaptureInfo]) -> str | list[str]:
     """The capture format of the import: one name, or one per file when they differ."""
     fmts = [i.fmt for i in infos]
     return fmts[0] if len(set(fmts)) == 1 else fmts
-
-
-def _default_registry() -> Registry:
-    from importlib import resources
-
-    from registry import load_registry_text
-
-    text = resources.files("registry").joinpath("default.yaml").read_text(encoding="utf-8")
-    return load_registry_text(text, source="registry/default.yaml")
 
 
 def _append(writer: Any, batch: list[Record], first_seq: int, last_seq: int) -> tuple[int, int]:

@@ -2,7 +2,8 @@
 
 `load_registry_text(text, source)` parses a YAML/JSON document, validates it against
 `registry.catalog` and returns a frozen `Registry` (column order, computation order, canonical text
-and content hash). Pure: reading files is `tools.registry_file`'s job.
+and content hash). Pure: `registry.packaged` reads only the package's own `default.yaml`;
+reading user files is `tools.registry_file`'s job.
 """
 
 from registry.canonical import canonical_text, content_hash, format_duration

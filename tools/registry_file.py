@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import re
-from importlib import resources
 from pathlib import Path
 
 from registry import Registry, RegistryError, load_registry_text
-
-#: The `source` recorded for the packaged default registry.
-DEFAULT_SOURCE = "registry/default.yaml"
+from registry.packaged import DEFAULT_SOURCE, default_registry, default_registry_text  # noqa: F401 - re-exported
 
 
 def load_registry_file(path: str | Path) -> Registry:
@@ -46,14 +42,3 @@ def _one_line_yaml_error(text: str, path: str, reason: str) -> RegistryError:
         return RegistryError(text, path)
     what, line, column = found[-1]
     return RegistryError(f"not valid YAML: {what}", f"{path}:{line}:{column}")
-
-
-def default_registry_text() -> str:
-    """Return the text of the packaged default registry."""
-    return resources.files("registry").joinpath("default.yaml").read_text(encoding="utf-8")
-
-
-@functools.cache
-def default_registry() -> Registry:
-    """Return the packaged default registry (loaded once; a Registry is immutable)."""
-    return load_registry_text(default_registry_text(), source=DEFAULT_SOURCE)

@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 from gateway_bridge.config import TopicsConfig
+from tests.tools.sim_client import subscribe_all
 from tools.sim.gateway.config import (
     FaultsConfig,
     FaultSpec,
@@ -181,23 +182,12 @@ def _sim_cfg(tmp_path: Path, **synthetic) -> SimConfig:
                      synthetic=SyntheticConfig(**syn), linger_ms=0)
 
 
-def _sub(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.RCVTIMEO, 5000)
-    sub.setsockopt(zmq.RCVHWM, 0)  # before connect: HWM applies to pipes made afterwards
-    for name in TOPICS.names():
-        sub.setsockopt(zmq.SUBSCRIBE, name.encode())
-    sub.connect(endpoint)
-    return sub
-
-
 @pytest.mark.timeout(30)
 def test_publishes_after_subscribe_and_answers_control(tmp_path: Path) -> None:
     cfg = _sim_cfg(tmp_path)
     sim = GatewaySim(cfg).start()
     ctx = zmq.Context()
-    sub = _sub(ctx, cfg.endpoint)
+    sub = subscribe_all(ctx, cfg.endpoint)
     req = ctx.socket(zmq.REQ)
     req.setsockopt(zmq.LINGER, 0)
     req.setsockopt(zmq.RCVTIMEO, 5000)
@@ -236,7 +226,7 @@ def test_fixed_count_at_max_speed_is_all_delivered(tmp_path: Path) -> None:
     sim = GatewaySim(cfg)
     expected = [f.payload for f in sim._frames]
     ctx = zmq.Context()
-    sub = _sub(ctx, cfg.endpoint)
+    sub = subscribe_all(ctx, cfg.endpoint)
     sim.start()
     try:
         got = [sub.recv_multipart()[1] for _ in range(5000)]

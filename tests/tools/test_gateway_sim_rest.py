@@ -13,6 +13,7 @@ import pytest
 import zmq
 
 from gateway_bridge.config import TopicsConfig
+from tests.tools.sim_client import subscribe_all
 from tools.sim.gateway.config import FaultsConfig, FaultSpec, SimConfig, SyntheticConfig
 from tools.sim.gateway.server import GatewaySim
 
@@ -37,17 +38,6 @@ def _get(cfg: SimConfig, query: str, timeout: float = 5.0, path: str = "/v5/mark
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"] == "application/json"
         return orjson.loads(resp.read())
-
-
-def _sub(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.RCVTIMEO, 5000)
-    sub.setsockopt(zmq.RCVHWM, 0)
-    for name in TOPICS.names():
-        sub.setsockopt(zmq.SUBSCRIBE, name.encode())
-    sub.connect(endpoint)
-    return sub
 
 
 class Book:
@@ -86,7 +76,7 @@ def _deltas(sub: zmq.Socket, symbol: str):
 def test_rest_snapshot_is_bybit_shaped_and_later_deltas_continue_it(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
     ctx = zmq.Context()
-    sub = _sub(ctx, cfg.endpoint)
+    sub = subscribe_all(ctx, cfg.endpoint)
     sim = GatewaySim(cfg).start()
     try:
         sub.recv_multipart()  # the stream runs
@@ -213,7 +203,7 @@ def test_http_stall_answers_late_or_never_and_can_be_changed_at_run_time(tmp_pat
 def test_rest_snapshot_after_an_injected_gap_repairs_the_book(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, FaultsConfig(drop_delta=FaultSpec(every=40)))
     ctx = zmq.Context()
-    sub = _sub(ctx, cfg.endpoint)
+    sub = subscribe_all(ctx, cfg.endpoint)
     sim = GatewaySim(cfg).start()
     try:
         stream = _deltas(sub, "SOLUSDT")

@@ -12,22 +12,12 @@ import pytest
 import zmq
 
 from gateway_bridge.config import TopicsConfig
+from tests.tools.sim_client import subscribe_all
 from tools.sim.gateway.config import SimConfig, SyntheticConfig
 from tools.sim.gateway.server import GatewaySim, SimError
 
 TOPICS = TopicsConfig()
 BOOK_TOPICS = (TOPICS.orderbook_snapshot.encode(), TOPICS.orderbook_delta.encode())
-
-
-def _sub(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.RCVTIMEO, 5000)
-    sub.setsockopt(zmq.RCVHWM, 0)
-    for name in TOPICS.names():
-        sub.setsockopt(zmq.SUBSCRIBE, name.encode())
-    sub.connect(endpoint)
-    return sub
 
 
 @pytest.mark.timeout(60)
@@ -37,7 +27,7 @@ def test_rate_is_the_total_across_symbols_and_u_stays_contiguous(tmp_path: Path,
     cfg = SimConfig(endpoint=f"ipc://{tmp_path}/pub", control_endpoint="", linger_ms=0,
                     synthetic=SyntheticConfig(symbols=(), generate_symbols=n_symbols, rate_hz=rate))
     ctx = zmq.Context()
-    sub = _sub(ctx, cfg.endpoint)
+    sub = subscribe_all(ctx, cfg.endpoint)
     sim = GatewaySim(cfg).start()
     last_u: dict[str, int] = {}
     symbols: Counter[str] = Counter()

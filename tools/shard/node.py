@@ -37,8 +37,8 @@ from journal.feature_log import FeatureLog
 from journal.reader import JournalReader
 from journal.writer import JournalWriter
 from registry import Registry, load_registry_text
+from registry.packaged import default_registry
 from tools.offline.replay import open_engine
-from tools.registry_file import default_registry_text
 from tools.shard.config import ShardConfig
 from tools.shard.events import ShardEvents
 from tools.shard.gcpolicy import GcPolicy
@@ -248,7 +248,7 @@ class ShardNode:
             return load_registry_text(text, source="POST /feature-registry/reload")
         path = self.cfg.registry
         if not path:
-            return load_registry_text(default_registry_text(), source="registry/default.yaml")
+            return default_registry()
         from tools.registry_file import load_registry_file
 
         return load_registry_file(path)

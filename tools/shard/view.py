@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from api.app import iso_ns
 from api.view import ReloadResult
 from engine.engine import Vector
 from registry import Registry
 from tools.shard.node import ShardNode
 
 NS = 1_000_000_000
-
-
-def iso(ns: int) -> str:
-    """ISO-8601 UTC of epoch ns, to the microsecond."""
-    return datetime.fromtimestamp(ns / NS, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 class NodeView:
@@ -61,7 +55,7 @@ class NodeView:
         return {
             "shard": self.name,
             "status": "ok" if ok else "degraded",
-            "gateway": {"up": ev.gateway_up, "since": iso(ev.gateway_since_ns) if ev.gateway_since_ns else "",
+            "gateway": {"up": ev.gateway_up, "since": iso_ns(ev.gateway_since_ns) if ev.gateway_since_ns else "",
                         "since_ns": ev.gateway_since_ns},
             "books": books,
             "journal": {"next_seq": node.writer.next_seq, "lag_records": 0,
