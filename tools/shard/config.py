@@ -13,6 +13,7 @@ from typing import Literal
 
 from gateway_bridge.config import GatewayConfig, TicksConfig
 from journal.config import JournalConfig
+from journal.store.config import StoreConfig
 from tools.typedconfig import ConfigError, build, load_yaml_file
 
 Category = Literal["linear", "spot", "inverse", "option"]
@@ -125,7 +126,7 @@ class LogConfig:
 class ShardConfig:
     """Everything one shard process reads at start."""
 
-    #: Root of the shard's files: journal/, checkpoints/, feature_log/ (later store/, datasets/).
+    #: Root of the shard's files: journal/, checkpoints/, feature_log/, store/ (later datasets/).
     data_dir: str = "data"
     shard: ShardSection = field(default_factory=ShardSection)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
@@ -136,6 +137,8 @@ class ShardConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     feature_log: FeatureLogConfig = field(default_factory=FeatureLogConfig)
+    #: ``store.dir`` empty (the default) means ``<data_dir>/store``.
+    store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     #: Feature registry file; empty means the packaged ``registry/default.yaml``. Read at start and on
     #: ``POST /feature-registry/reload`` without a body; its content is journaled either way.
@@ -170,7 +173,9 @@ def load_shard_config(path: str | Path) -> ShardConfig:
 
 
 def resolve(cfg: ShardConfig) -> ShardConfig:
-    """Fill derived defaults: the journal under the data dir unless ``journal.dir`` says otherwise."""
-    if cfg.journal.dir:
-        return cfg
-    return replace(cfg, journal=replace(cfg.journal, dir=str(cfg.data / "journal")))
+    """Fill derived defaults: the journal and the store under the data dir unless their ``dir`` says otherwise."""
+    if not cfg.journal.dir:
+        cfg = replace(cfg, journal=replace(cfg.journal, dir=str(cfg.data / "journal")))
+    if not cfg.store.dir:
+        cfg = replace(cfg, store=replace(cfg.store, dir=str(cfg.data / "store")))
+    return cfg
