@@ -20,7 +20,7 @@ class StoreConfig:
     #: zstd level of the Parquet files (1 fastest … 22 smallest).
     compression_level: int = 3
     #: Rows per Parquet row group (the unit a reader fetches).
-    row_group_rows: int = 262_144
+    row_group_rows: int = 65_536
     #: A partition holding several files smaller than this (MiB) is consolidated into one.
     consolidate_below_mib: int = 64
     #: Delete journal segments once their rows are compacted and read back verified.
