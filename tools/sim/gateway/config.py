@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Literal
 
 from gateway_bridge.config import TopicsConfig
 
-Source = Literal["synthetic", "recording"]
+Source = Literal["synthetic", "recording", "store"]
 #: Book depths Bybit serves on linear perpetuals that the synthetic market can build.
 SYNTHETIC_DEPTHS = (50, 200)
 #: A synthetic instrument's start price must be at least this many ticks per level of depth, so
@@ -228,6 +229,60 @@ class RecordingConfig:
 
 
 @dataclass(frozen=True)
+class StoreSourceConfig:
+    """Playback of a shard's raw store (hot + archive) as Bybit frames (`tools.sim.gateway.store_source`)."""
+
+    #: Shard config file whose ``store`` section (dir, archive_dir) names the store; or use `dir`.
+    config: str = ""
+    #: The store's hot root directly (instead of `config`).
+    dir: str = ""
+    #: With `dir`: the store's archive root ("" none).
+    archive_dir: str = ""
+    #: First receive time played, inclusive (ISO-8601 or epoch s/ms/ns; empty: the store's start).
+    from_time: str | int | date | None = None
+    #: Receive time where playback stops, exclusive (empty: the store's end).
+    to_time: str | int | date | None = None
+    #: Only these symbols (empty: all the store holds).
+    symbols: tuple[str, ...] = ()
+    #: 1.0 real speed (recv-time spacing), N for ×N (up to 1e6), 0 as fast as possible.
+    speed: float = 1.0
+    #: Number of passes over the range (0: loop forever).
+    loops: int = 1
+
+    def __post_init__(self) -> None:
+        if self.config and (self.dir or self.archive_dir):
+            raise ValueError("config: give store.config or store.dir, not both")
+        if self.archive_dir and not self.dir:
+            raise ValueError("archive_dir: needs store.dir")
+        _in_range("speed", self.speed, 0.0, 1e6)
+        _in_range("loops", self.loops, 0, 10**9)
+        lo, hi = self.range_ns()
+        if lo is not None and hi is not None and lo >= hi:
+            raise ValueError(f"from_time: {self.from_time!r} is not before to_time {self.to_time!r}")
+        for i, s in enumerate(self.symbols):
+            if not re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,63}", s):
+                raise ValueError(f"symbols[{i}]: {s!r} is not an upper-case Bybit symbol")
+
+    def range_ns(self) -> tuple[int | None, int | None]:
+        """`from_time` and `to_time` as epoch ns (None: open)."""
+        return _time_ns("from_time", self.from_time), _time_ns("to_time", self.to_time)
+
+
+def _time_ns(key: str, value: str | int | date | None) -> int | None:
+    """A configured time as epoch ns (YAML hands an unquoted ISO time or date over as a datetime or date)."""
+    from tools.timeparse import parse_time
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        text = value.isoformat() if value.tzinfo is not None else value.isoformat() + "Z"
+        return parse_time(text.replace("+00:00", "Z"), key)
+    if isinstance(value, date):
+        return parse_time(value.isoformat(), key)
+    return parse_time(str(value), key)
+
+
+@dataclass(frozen=True)
 class FaultSpec:
     """Inject one fault with probability `prob` per eligible frame and/or on every `every`-th one."""
 
@@ -309,6 +364,8 @@ class SimConfig:
     source: Source = "synthetic"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
+    #: ``source: store``: play a shard's raw store (see `StoreSourceConfig`).
+    store: StoreSourceConfig = field(default_factory=StoreSourceConfig)
     faults: FaultsConfig = field(default_factory=FaultsConfig)
     #: Hold publishing until a subscriber has subscribed to every topic (ZMQ slow-joiner guard).
     wait_for_subscriber: bool = True
@@ -336,6 +393,8 @@ class SimConfig:
                 raise ValueError("http_endpoint: needs a live book (source synthetic, not pregenerate)")
         if self.source == "recording" and not self.recording.files:
             raise ValueError("recording.files: source 'recording' needs at least one file")
+        if self.source == "store" and not (self.store.config or self.store.dir):
+            raise ValueError("store.config: source 'store' needs store.config (a shard config) or store.dir")
         _in_range("wait_timeout_ms", self.wait_timeout_ms, 0, 86_400_000)
         _in_range("sndhwm", self.sndhwm, 0, 10**9)
         _in_range("linger_ms", self.linger_ms, 0, 60_000)

@@ -27,6 +27,7 @@ from tools.sim.gateway.config import SimConfig
 from tools.sim.gateway.faults import FaultInjector
 from tools.sim.gateway.playback import playback
 from tools.sim.gateway.rest import RestServer
+from tools.sim.gateway.store_source import StoreSource, open_store, store_playback
 from tools.sim.gateway.synthetic import Frame, SyntheticMarket
 
 log = logging.getLogger("gateway_sim")
@@ -71,6 +72,7 @@ class GatewaySim:
         self._pub: zmq.Socket | None = None
         self._rep: zmq.Socket | None = None
         self._rest: RestServer | None = None
+        self._store: StoreSource | None = None  # source "store": checked before the sockets bind
         self._poller = zmq.Poller()
         self._subscribed: set[bytes] = set()
 
@@ -131,6 +133,11 @@ class GatewaySim:
     def _open(self, ctx: zmq.Context) -> None:
         """Bind the XPUB, the control REP and the HTTP endpoint; `SimError` names a failing one."""
         cfg = self.cfg
+        if cfg.source == "store" and self._frames is None:
+            try:
+                self._store = open_store(cfg.store)
+            except (OSError, ValueError) as e:
+                raise SimError(f"cannot play {e}") from None
         self._pub = self._bind(ctx, zmq.XPUB, "endpoint", cfg.endpoint)
         self._poller.register(self._pub, zmq.POLLIN)
         if cfg.control_endpoint:
@@ -240,6 +247,13 @@ class GatewaySim:
     def _schedule(self) -> Iterator[tuple[float | None, Callable[[], Frame]]]:
         """Yield ``(due_s, make_frame)``: seconds from start (None: now) and how to make the frame."""
         cfg = self.cfg
+        if self._store is not None:
+            try:
+                for due, frame in store_playback(cfg.store, cfg.topics, self._store):
+                    yield due, _const(frame)
+            except (OSError, ValueError) as e:  # a store file gone or unreadable mid-play: end with one line
+                raise SimError(f"cannot play store: {e}") from None
+            return
         if cfg.source == "recording" and self._frames is None:
             try:
                 for due, frame in playback(cfg.recording, cfg.topics):
