@@ -18,13 +18,14 @@ from typing import Any, NamedTuple
 import orjson
 
 from journal.durable import fsync_dir, write_new_file
+from journal.errors import JournalError
 from journal.store.layout import MANIFEST_NAME
 
 #: Manifest format version (``format`` key); a newer one is refused rather than misread.
 FORMAT = 1
 
 
-class ManifestError(ValueError):
+class ManifestError(JournalError):
     """The manifest exists but cannot be read (damaged, foreign or newer format); names the file."""
 
 

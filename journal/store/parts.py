@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from engine.record import Record
 from journal.codec import encode
 from journal.durable import fsync_dir
+from journal.errors import JournalError
 from journal.store.layout import part_name, partition_dir
 from journal.store.records import file_records
 from journal.store.tables import SCHEMAS
@@ -27,7 +28,7 @@ from journal.store.tables import SCHEMAS
 MAX_BUFFER_BYTES = 32 * 1024 * 1024
 
 
-class VerifyError(ValueError):
+class VerifyError(JournalError):
     """A written file does not give back the records it was written from (names the file)."""
 
 
