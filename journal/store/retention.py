@@ -9,7 +9,8 @@ Rules (SPEC §4, issue 8 §2), for a run at `now_ns` whose UTC date is *today*:
   already past that age is deleted straight away instead of being moved first);
 - a journal segment the manifest lists as compacted (and not yet deleted) is deleted once its newest
   record's date is past ``retention_days`` and a scan of it still finds exactly the records the
-  manifest names; the journal's newest segment (the one a writer appends to) is never touched;
+  manifest names; never the journal's newest segment (the one a writer appends to), nor one holding
+  seqs after the shard's newest checkpoint (a restart replays the journal after it);
 - ``retention_days`` 0 keeps everything hot, ``archive_retention_days`` 0 keeps the archive forever;
   today's partitions are never touched.
 
@@ -83,8 +84,12 @@ def cutoff(now_ns: int, days: int) -> str | None:
 
 # --- planning ----------------------------------------------------------------------------------
 
-def plan(cfg: StoreConfig, manifest: Manifest, journal_dir: Path | None, now_ns: int) -> list[Action]:
-    """Every action a run at `now_ns` takes, in order (nothing is changed)."""
+def plan(cfg: StoreConfig, manifest: Manifest, journal_dir: Path | None, now_ns: int,
+         checkpoints_dir: Path | None = None) -> list[Action]:
+    """Every action a run at `now_ns` takes, in order (nothing is changed).
+
+    `checkpoints_dir` is the shard's: no segment holding seqs after its newest checkpoint is deleted.
+    """
     hot, archive = Path(cfg.dir), Path(cfg.archive_dir) if cfg.archive_dir else None
     hot_cut, arch_cut = cutoff(now_ns, cfg.retention_days), cutoff(now_ns, cfg.archive_retention_days)
     actions: list[Action] = []
@@ -101,7 +106,9 @@ def plan(cfg: StoreConfig, manifest: Manifest, journal_dir: Path | None, now_ns:
     if archive is not None:
         actions += _leftovers(archive, {e.path for e in manifest.files}, arch_cut)
     if journal_dir is not None and hot_cut is not None:
-        actions += _old_segments(manifest, journal_dir, hot_cut)
+        from journal.store.compact import newest_checkpoint_seq
+
+        actions += _old_segments(manifest, journal_dir, hot_cut, newest_checkpoint_seq(checkpoints_dir))
     return actions
 
 
@@ -123,8 +130,9 @@ def _leftovers(archive: Path, listed: set[str], arch_cut: str | None) -> list[Ac
     return found
 
 
-def _old_segments(manifest: Manifest, journal_dir: Path, hot_cut: str) -> list[Action]:
-    """Compacted, undeleted segments whose newest record is older than `hot_cut` (never the newest segment)."""
+def _old_segments(manifest: Manifest, journal_dir: Path, hot_cut: str, limit: int | None) -> list[Action]:
+    """Compacted, undeleted segments whose newest record is older than `hot_cut`: never the journal's
+    newest segment, nor one past the store's `compacted_through` or the newest checkpoint's seq `limit`."""
     from journal.segment import list_segments
 
     present = list_segments(journal_dir)
@@ -132,7 +140,8 @@ def _old_segments(manifest: Manifest, journal_dir: Path, hot_cut: str) -> list[A
     names = {p.name for _, p in present}
     actions = []
     for s in manifest.segments:
-        if s.deleted or s.name == newest or s.name not in names:
+        if s.deleted or s.name == newest or s.name not in names or s.last_seq > manifest.compacted_through \
+                or (limit is not None and s.last_seq > limit):
             continue
         last_ns = _checked_last_recv_ns(journal_dir / s.name, s)
         if last_ns is not None and date_of(last_ns) < hot_cut:
@@ -310,10 +319,11 @@ def store_lock(hot: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def run_retention(cfg: StoreConfig, journal_dir: Path | None = None, *, now_ns: int | None = None,
-                  dry_run: bool = False) -> dict[str, Any]:
+def run_retention(cfg: StoreConfig, journal_dir: Path | None = None, *, checkpoints_dir: Path | None = None,
+                  now_ns: int | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Apply retention to the store at `cfg.dir` (and the compacted segments of `journal_dir`); a JSON summary.
 
+    No segment holding seqs after the newest checkpoint in `checkpoints_dir` (the shard's) is deleted.
     With `dry_run` the actions are listed and nothing changes.
     """
     from journal.store.manifest import Manifest
@@ -326,14 +336,14 @@ def run_retention(cfg: StoreConfig, journal_dir: Path | None = None, *, now_ns: 
     with contextlib.ExitStack() as stack:
         if not dry_run and hot.is_dir():
             stack.enter_context(store_lock(hot))
-        return _run(cfg, Manifest.load(hot), journal_dir, now_ns, dry_run)
+        return _run(cfg, Manifest.load(hot), journal_dir, checkpoints_dir, now_ns, dry_run)
 
 
-def _run(cfg: StoreConfig, manifest: Manifest, journal_dir: Path | None, now_ns: int,
-         dry_run: bool) -> dict[str, Any]:
+def _run(cfg: StoreConfig, manifest: Manifest, journal_dir: Path | None, checkpoints_dir: Path | None,
+         now_ns: int, dry_run: bool) -> dict[str, Any]:
     """Plan, then (unless `dry_run`) act; the summary."""
     hot = Path(cfg.dir)
-    actions = plan(cfg, manifest, journal_dir, now_ns)
+    actions = plan(cfg, manifest, journal_dir, now_ns, checkpoints_dir)
     summary: dict[str, Any] = {
         "store": str(hot), "archive": cfg.archive_dir or None, "today": date_of(now_ns), "dry_run": dry_run,
         "hot_kept_from": cutoff(now_ns, cfg.retention_days),

@@ -150,3 +150,26 @@ def test_an_empty_or_missing_store_and_out_inside_it(sol_doge: tuple[Path, list[
     inside = cfg.parent / "data" / "store" / "x.jsonl"
     proc = cli("store", "export", "--config", str(cfg), "--out", str(inside))
     assert proc.returncode == 2 and b"lies inside the store" in proc.stderr and not inside.exists()
+
+
+def test_journal_compacted_then_archived_exports_its_market_records(shared_bybit: Path, tmp_path: Path) -> None:
+    """The whole path: import a recording into a journal, real compaction, retention to the archive, export."""
+    from gateway_bridge.importer import import_files
+    from journal.reader import JournalReader
+    from journal.store.compact import compact
+    from tools.shard.config import load_shard_config
+
+    cfg_path = tmp_path / "shard.yaml"
+    cfg_path.write_text(f"data_dir: {tmp_path / 'data'}\nshard: {{symbols: [SOLUSDT, DOGEUSDT]}}\n"
+                        f"store: {{archive_dir: {tmp_path / 'archive'}, retention_days: 2}}\n")
+    cfg = load_shard_config(cfg_path)
+    import_files(cfg.journal.dir, "frames", [str(shared_bybit / SOL_DOGE_FRAMES)])
+    journaled = list(JournalReader(cfg.journal.dir).records())
+    assert compact(cfg.journal.dir, cfg.store).records == len(journaled)
+    ran = cli("retention", "run", "--config", str(cfg_path), "--now", "2026-08-12T00:00:01Z")
+    assert ran.returncode == 0, ran.stderr
+    assert orjson.loads(ran.stdout)["counts"]["archive"] == len(Manifest.load(cfg.store.dir).files)
+    out = tmp_path / "export.jsonl.zst"
+    proc = cli("store", "export", "--config", str(cfg_path), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    check_equal(reimport(out), market(journaled))

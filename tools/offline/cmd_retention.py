@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     now_ns = _now(args.now)
     cfg = load_shard_config(args.config)
     try:
-        summary = run_retention(cfg.store, Path(cfg.journal.dir), now_ns=now_ns, dry_run=args.dry_run)
+        summary = run_retention(cfg.store, Path(cfg.journal.dir), checkpoints_dir=cfg.data / "checkpoints",
+                                now_ns=now_ns, dry_run=args.dry_run)
     except (RetentionError, ManifestError) as e:
         print(f"feature-service retention run: error: {e}", file=sys.stderr)
         return 1

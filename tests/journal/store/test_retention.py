@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from engine.record import Kind, Record
+from journal.checkpoints import CheckpointStore
 from journal.config import JournalConfig
 from journal.segment import list_segments
 from journal.store import retention
@@ -264,11 +265,18 @@ def test_only_compacted_old_segments_go_and_never_the_newest(tmp_path: Path) -> 
     entries[1] = entries[1]._replace(records=4)  # the manifest does not match what the segment holds
     entries[2] = entries[2]._replace(deleted=True)  # listed as deleted already (still on disk): left alone
     m.segments = entries[:1] + entries[1:3] + entries[4:]  # segment 4 (08-12) was never compacted
+    m.compacted_through = 25
     m.save(hot)
     cfg = StoreConfig(dir=str(hot), retention_days=3)
     dry = run_retention(cfg, j, now_ns=NOW, dry_run=True)
     assert [(a["action"], a["path"]) for a in dry["actions"]] == [("delete_segment", names[0])]
-    run_retention(cfg, j, now_ns=NOW)
+    # the shard's newest checkpoint is at seq 3: segment 1 (seqs 1-5) holds its tail and stays
+    ckpts = tmp_path / "checkpoints"
+    CheckpointStore(ckpts).save(3, b"state", {})
+    assert run_retention(cfg, j, checkpoints_dir=ckpts, now_ns=NOW, dry_run=True)["actions"] == []
+    assert run_retention(cfg, j, checkpoints_dir=tmp_path / "none", now_ns=NOW, dry_run=True)["actions"] == []
+    CheckpointStore(ckpts).save(5, b"state", {})
+    run_retention(cfg, j, checkpoints_dir=ckpts, now_ns=NOW)
     assert [p.name for _, p in list_segments(j)] == names[1:]
     assert Manifest.load(hot).segment(names[0]).deleted
     # 08-19 is newest and within retention either way; even 30 days later the newest one stays
