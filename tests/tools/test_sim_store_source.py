@@ -170,3 +170,39 @@ def test_the_simulator_process_plays_the_store(stored: tuple[Path, list[Record]]
     done = subprocess.run([sys.executable, "-m", "tools.cli", "gateway-sim", "--config", str(p)],
                           capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 1 and done.stderr.strip().count("\n") == 0 and "holds no compacted records" in done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_stored_history_plays_into_a_live_shard(stored: tuple[Path, list[Record]], tmp_path: Path) -> None:
+    """Simulator (source: store, ×20) -> a real shard subprocess: it journals the stored market records."""
+    import yaml
+
+    from journal.reader import JournalReader
+    from tests.e2e.harness import Proc, shard_config, start_shard, wait_for
+
+    store_cfg, recs = stored
+    want = [r for r in market(recs) if r.kind in ROUTED]
+    sim_yaml = tmp_path / "sim.yaml"
+    sim_yaml.write_text(yaml.safe_dump({
+        "endpoint": f"ipc://{tmp_path}/gw", "control_endpoint": f"ipc://{tmp_path}/ctl", "source": "store",
+        "store": {"config": str(store_cfg), "speed": 20.0}, "log_interval_s": 1.0}))
+    shard_yaml = shard_config(tmp_path, sim_yaml, ["SOLUSDT", "DOGEUSDT"])
+    shard = start_shard(shard_yaml, tmp_path / "shard.log")
+    sim = Proc("gateway-sim", sim_yaml, tmp_path / "sim.log")  # holds the stream until the shard subscribed
+    journal = yaml.safe_load(shard_yaml.read_text())["data_dir"] + "/journal"
+    try:
+        wait_for(lambda: sim.p.poll() is not None, 60, "the simulator to play the whole store")
+        assert sim.p.returncode == 0, sim.text()
+
+        def journaled() -> list[Record]:
+            return [r for r in JournalReader(journal).records() if r.kind in ROUTED]
+
+        wait_for(lambda: len(journaled()) >= len(want), 30, "the shard to journal every stored frame")
+    finally:
+        assert shard.stop() == 0, shard.text()[-2000:]
+        sim.stop()
+    got = journaled()
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):  # the shard stamps its own receive times
+        assert (g.kind, g.symbol, g.ts, g.cts) == (w.kind, w.symbol, w.ts, w.cts)
+    check_equal([g._replace(recv_ns=0) for g in got], [w._replace(recv_ns=0) for w in want])
