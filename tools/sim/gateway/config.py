@@ -37,7 +37,7 @@ EXAMPLE_YAML = """\
 endpoint: tcp://127.0.0.1:5556          # XPUB of the gateway topics (tcp://127.0.0.1:PORT, ipc://, inproc://)
 control_endpoint: tcp://127.0.0.1:5557  # REP: ping | stats | resubscribe SYMBOL DEPTH | http_stall MS [EVERY]
 http_endpoint: 127.0.0.1:5558           # GET /v5/market/orderbook?category=linear&symbol=S&limit=N ("" = off)
-source: synthetic
+source: synthetic                       # or recording (recording: {files: [...]}) or store (store: {config: SHARD.yaml})
 synthetic:
   symbols: [BTCUSDT, ETHUSDT, SOLUSDT]  # built-in instruments: BTC, ETH, SOL, DOGE, XRP (USDT)
   generate_symbols: 0                   # N > 0 adds SYM001USDT..SYMnnnUSDT (benchmarks: 10, 100 symbols)
