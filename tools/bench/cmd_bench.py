@@ -1,4 +1,4 @@
-"""`feature-service bench ingest|engine|journal|latency|restart`: print measured figures beside a naive baseline."""
+"""`feature-service bench ingest|engine|journal|latency|restart|offline`: print measured figures beside a naive baseline."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ BENCHES = {
     "journal": ("tools.bench.journal", "journal write and read throughput"),
     "latency": ("tools.bench.latency", "tick boundary -> features.live subscriber latency; GET /features/latest"),
     "restart": ("tools.bench.restart", "shard start -> first vector on a 24 h journal, with and without a checkpoint"),
+    "offline": ("tools.bench.offline", "offline rebuild: engine vs vectorised pandas vs naive, compaction, store "
+                                       "and journal replay, scaling (time, peak RSS)"),
 }
 
 
