@@ -205,7 +205,13 @@ class Runner:
                 raise
             _copy_checked(src, tmp)
         os.replace(tmp, dst)
-        fsync_dir(dst.parent)
+        assert self.archive is not None
+        d = dst.parent
+        while True:  # the file's directory and every partition directory above it (maybe just made)
+            fsync_dir(d)
+            if d == self.archive or self.archive not in d.parents:
+                break
+            d = d.parent
 
     def _cleanup_hot(self, a: Action) -> None:
         archived = self.archive / a.path if self.archive is not None else None
