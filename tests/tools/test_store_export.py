@@ -173,3 +173,23 @@ def test_journal_compacted_then_archived_exports_its_market_records(shared_bybit
     proc = cli("store", "export", "--config", str(cfg_path), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     check_equal(reimport(out), market(journaled))
+
+
+def test_records_without_a_frame_are_counted_not_exported() -> None:
+    import numpy as np
+
+    from tools.offline.cmd_store import frames_of
+
+    ns = 1_786_310_819 * 10**9
+    book = {"depth": 50, "u": 1, "seq": 2, "b": np.array([[1.5, 2.0]]), "a": np.zeros((0, 2))}
+    recs = [Record(1, ns, Kind.TICK, "", 0, 0, {}),
+            Record(2, ns + 1, Kind.BOOK_SNAPSHOT, "SOLUSDT", 5, 6, {**book, "src": "rest"}),
+            Record(3, ns + 2, Kind.BOOK_SNAPSHOT, "SOLUSDT", 5, 6, book),
+            Record(4, ns + 3, Kind.FUNDING, "SOLUSDT", 5, 0, {"rate": "not a float"}),
+            Record(5, ns + 4, Kind.TICK, "", 0, 0, {})]
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    out = list(frames_of(recs, ns + 1, ns + 4, counts))
+    assert [t for t, _ in out] == [ns + 2]  # from inclusive, to exclusive
+    assert counts == {"frames": 1, "rest_snapshot": 1, "unencodable": 1}

@@ -159,7 +159,8 @@ def _records(roots: StoreRoots, lo: int, hi: int | None, symbols: Iterable[str] 
 
 def frames_of(records: Iterable[Record], from_ns: int | None, to_ns: int | None,
               counts: Counter[str] | None = None) -> Iterator[tuple[int, bytes]]:
-    """The frames of `records` received in [from_ns, to_ns); counts frames and what had none."""
+    """The frames of `records` received in [from_ns, to_ns); counts frames and what had none (control
+    kinds by name, ``rest_snapshot``, ``unencodable`` for a market payload no decoder makes)."""
     from engine.record import kind_name
     from gateway_bridge.encoder import record_to_frame
 
@@ -169,7 +170,11 @@ def frames_of(records: Iterable[Record], from_ns: int | None, to_ns: int | None,
             continue
         if to_ns is not None and rec.recv_ns >= to_ns:
             break  # recv_ns never decreases along seq
-        frame = record_to_frame(rec)
+        try:
+            frame = record_to_frame(rec)
+        except (KeyError, TypeError, ValueError, AttributeError):  # a payload no decoder made: counted, left out
+            counts["unencodable"] += 1
+            continue
         if frame is None:
             counts["rest_snapshot" if rec.payload.get("src") else kind_name(rec.kind)] += 1
             continue
