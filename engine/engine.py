@@ -18,6 +18,7 @@ import numpy as np
 from engine.functions import FUNCTIONS, Compiled, TickContext
 from engine.orderbook import APPLIED, RESET
 from engine.record import Kind, Record, kind_name
+from engine.runs import DeltaRun, KernelRun, checked_run, kernel_run
 from engine.symbol_state import (
     BOOK_APPLIED,
     INVALIDATING,
@@ -190,7 +191,7 @@ class Engine:
                     return NOTHING
                 if kind == _BOOK_DELTA:  # the hot path: one call down to the book kernel
                     ev = state.apply_book(rec.recv_ns, False, rec.payload)
-                    return NOTHING if ev is BOOK_APPLIED else self._book_event(state, rec, ev)
+                    return NOTHING if ev is BOOK_APPLIED else self._book_event(state, rec.seq, ev)
                 return self._apply_market(state, kind, rec)
             return self._apply_control(kind, rec)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
@@ -198,10 +199,10 @@ class Engine:
             event = f"error: {kind_name(rec.kind)}: {type(e).__name__}: {e}"
             return Effects((), (Notice(rec.seq, rec.symbol, 0, event, False),))
 
-    def _count_stranger(self, symbol: str) -> None:
-        """Count a market record of a symbol this engine does not keep: filtered out, or unknown."""
+    def _count_stranger(self, symbol: str, n: int = 1) -> None:
+        """Count `n` market records of a symbol this engine does not keep: filtered out, or unknown."""
         filtered = self.only_symbols is not None and symbol not in self.only_symbols
-        self._count("filtered" if filtered else "unknown_symbol")
+        self._count("filtered" if filtered else "unknown_symbol", n)
 
     def _apply_control(self, kind: int, rec: Record) -> Effects:
         if kind == _TICK:
@@ -247,7 +248,7 @@ class Engine:
     def _apply_market(self, state: SymbolState, kind: int, rec: Record) -> Effects:
         p = rec.payload
         if kind == _BOOK_SNAPSHOT:
-            return self._book_event(state, rec, state.apply_book(rec.recv_ns, True, p))
+            return self._book_event(state, rec.seq, state.apply_book(rec.recv_ns, True, p))
         if kind == _TRADES:
             dups = state.apply_trades(rec.recv_ns, p)
             if dups:
@@ -258,15 +259,70 @@ class Engine:
             state.funding.apply_funding(p)
         return NOTHING
 
-    def _book_event(self, state: SymbolState, rec: Record, ev: BookEvent) -> Effects:
+    def _book_event(self, state: SymbolState, seq: int, ev: BookEvent) -> Effects:
         """Count a book outcome other than a plain apply; a transition (invalid, reset, recovered) is a notice."""
         if ev.outcome == APPLIED:
             return NOTHING
         self._count(f"book_{ev.outcome}")
         if ev.became_invalid or ev.outcome == RESET or ev.outcome == RECOVERED:
             resync = ev.became_invalid and ev.outcome in INVALIDATING
-            return Effects((), (Notice(rec.seq, state.symbol, ev.depth, ev.outcome, resync),))
+            return Effects((), (Notice(seq, state.symbol, ev.depth, ev.outcome, resync),))
         return NOTHING
+
+    # --- runs of deltas --------------------------------------------------------------------------
+
+    def apply_deltas(self, run: DeltaRun) -> Effects:
+        """Apply a run of BOOK_DELTA records at once: the same state, counters and notices as `apply`
+        of each of its records in order (the book kernel walks the run; Python sees only the deltas
+        that are not a clean apply). ValueError when the run's arrays are inconsistent."""
+        run = checked_run(run)
+        n = len(run)
+        if n == 0:
+            return NOTHING
+        state = self.states.get(run.symbol)
+        if state is None:
+            self._count_stranger(run.symbol, n)
+            self.last_seq = int(run.seq[n - 1])
+            return NOTHING
+        notices: list[Notice] = []
+        kr = kernel_run(run)
+        i = 0
+        while i < n:
+            if run.depth not in state.books:  # first sight of the book (or a bad depth): as a record
+                notices.extend(self.apply(run.record(i)).notices)
+                i += 1
+            else:
+                i = self._run_segment(state, run, kr, i, notices)
+        self.last_seq = int(run.seq[n - 1])
+        return Effects((), tuple(notices)) if notices else NOTHING
+
+    def _run_segment(self, state: SymbolState, run: DeltaRun, kr: KernelRun, start: int,
+                     notices: list[Notice]) -> int:
+        """Apply deltas from `start` up to and including the first one that is not clean; return the next index."""
+        stop, ev = state.apply_run(run, kr, start)
+        clean = stop if ev is BOOK_APPLIED else stop - 1
+        if clean > start and run.depth == state.primary_depth:
+            moved_at = kr.moved(start, clean)
+            if moved_at.shape[0]:
+                self._churn(state, run, moved_at, notices)
+        if ev is not BOOK_APPLIED:
+            notices.extend(self._book_event(state, int(run.seq[stop - 1]), ev).notices)
+        return stop
+
+    def _churn(self, state: SymbolState, run: DeltaRun, at: np.ndarray, notices: list[Notice]) -> None:
+        """Add the receive times of the deltas `at` as churn; times out of order fail per delta, as in `apply`."""
+        try:
+            state.churn.add_many(run.recv_ns[at])
+            return
+        except ValueError:
+            pass
+        for i in at.tolist():
+            try:
+                state.churn.add(int(run.recv_ns[i]))
+            except ValueError as e:
+                self._count("apply_error")
+                event = f"error: {kind_name(_BOOK_DELTA)}: {type(e).__name__}: {e}"
+                notices.append(Notice(int(run.seq[i]), run.symbol, 0, event, False))
 
     def _gateway(self, rec: Record, resync: bool) -> Effects:
         """Gateway down invalidates every book; gateway up also asks for a snapshot of each invalid one."""

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from engine.engine import NOTHING, Engine, Notice, Vector
 from engine.record import Record
+from engine.runs import DeltaRun
 
 
 class Folded(NamedTuple):
@@ -36,15 +37,19 @@ class Fold:
         self.vectors = 0
         self.notices: Counter[str] = Counter()
 
-    def batch(self, records: Iterable[Record]) -> Folded:
-        """Apply `records` in order; return every vector and notice they produced."""
+    def batch(self, records: Iterable[Record | DeltaRun]) -> Folded:
+        """Apply `records` in order (a `DeltaRun` counts as its n records); return every vector and notice."""
         vectors: list[Vector] = []
         notices: list[Notice] = []
-        apply = self.engine.apply
+        apply, apply_deltas = self.engine.apply, self.engine.apply_deltas
         n = 0
         for rec in records:
-            n += 1
-            effects = apply(rec)
+            if type(rec) is DeltaRun:
+                n += len(rec)
+                effects = apply_deltas(rec)
+            else:
+                n += 1
+                effects = apply(rec)
             if effects is NOTHING:
                 continue
             if effects.vectors:

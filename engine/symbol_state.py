@@ -10,6 +10,7 @@ import numpy as np
 
 from engine.funding import FundingState
 from engine.orderbook import APPLIED, NO_BOOK, NO_SNAPSHOT, OrderBook
+from engine.runs import DeltaRun, KernelRun
 from engine.windows import EventTimes, TickSeries, TradeIdFilter, TradeWindow
 
 NAN = math.nan
@@ -94,6 +95,23 @@ class SymbolState:
         if outcome == NO_BOOK:
             self._hold(depth, p)
         return BookEvent(outcome, book.became_invalid, depth)
+
+    def apply_run(self, run: DeltaRun, kr: KernelRun, start: int) -> tuple[int, BookEvent]:
+        """Apply deltas ``start, …`` of `run` (laid out as `kr`) to its existing book until one is not
+        a clean apply, that one included.
+
+        Returns ``(stop, event)``: deltas ``start … stop - 1`` were handled as `apply_book` would,
+        all but the last clean (`kr.moved` says which moved the top); `event` is the last one's
+        (BOOK_APPLIED when all were clean). Churn is the caller's: it adds the moved times.
+        """
+        book = self.books[run.depth]
+        stop, outcome = book.apply_run(kr.index, kr.bids, kr.asks, start)
+        if outcome == APPLIED:
+            return stop, BOOK_APPLIED
+        if outcome == NO_BOOK:
+            bids, asks = run.levels(stop - 1)
+            self._hold(run.depth, {"u": int(run.u[stop - 1]), "b": bids, "a": asks})
+        return stop, BookEvent(outcome, book.became_invalid, run.depth)
 
     def _snapshot(self, book: OrderBook, p: dict[str, Any]) -> BookEvent:
         """Apply a snapshot; a REST one (``src: rest``) then catches up on the deltas held since the

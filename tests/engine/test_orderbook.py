@@ -346,12 +346,13 @@ def test_delta_kernel_matches_its_python_original() -> None:
     """The compiled level kernel and its `.py_func` give the same storage on random deltas."""
     rng = np.random.default_rng(5)
     levels = np.full((2, 40, 2), np.nan)
-    counts = np.array([0, 0, 16], dtype=np.int64)
+    counts = np.zeros(ob.COUNTS_SHAPE, dtype=np.int64)
+    counts[ob.STATE, ob.DEPTH], counts[ob.STATE, ob.LAST_U], counts[ob.FLAGS, 0] = 16, 1, 1
     twin_levels, twin_counts = levels.copy(), counts.copy()
-    for _ in range(200):
+    for u in range(1, 201):
         bids = np.column_stack([100.0 - rng.integers(0, 30, 8), rng.integers(0, 3, 8) * 1.5])
         asks = np.column_stack([130.0 - rng.integers(0, 60, 8), rng.integers(0, 3, 8) * 1.5])
-        a = ob._delta_kernel(levels, counts, bids, asks)
-        b = ob._delta_kernel.py_func(twin_levels, twin_counts, bids, asks)
-        assert a == b
+        a = ob._delta_kernel(levels, counts, u + 1, bids, asks)
+        b = ob._delta_kernel.py_func(twin_levels, twin_counts, u + 1, bids, asks)
+        assert a == b and a & ob.RUN_STATUS != ob.RUN_REJECT
         assert levels.tobytes() == twin_levels.tobytes() and counts.tolist() == twin_counts.tolist()

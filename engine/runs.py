@@ -1,0 +1,176 @@
+"""Runs: many journal records of one symbol as flat columns, applied by the engine at once.
+
+A `DeltaRun` is n consecutive BOOK_DELTA records of one (symbol, depth topic) with nothing else
+of that symbol between them: their seq, recv_ns and u as int64 columns and their level changes
+as flat float64 price / size arrays with offsets (delta i's bids are ``b_px[b_off[i]:b_off[i+1]]``
+and ``b_sz[…]``, its asks likewise). This is the layout the store's list columns decode to, and
+the one the book kernel (`engine.orderbook.apply_run`) walks without a Python call per delta.
+`Engine.apply_deltas(run)` gives exactly what `Engine.apply` of the n records one by one gives.
+
+A run carries what the engine reads of a delta, not the whole record: ``ts``, ``cts`` and the
+payload's cross-depth ``seq`` are not in it (the engine never uses them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from engine.orderbook import IX_A, IX_B, IX_COLS, IX_MOVED, IX_U
+from engine.record import Kind, Record
+
+_BOOK_DELTA = int(Kind.BOOK_DELTA)
+_I64 = np.dtype(np.int64)
+_F64 = np.dtype(np.float64)
+_INT_TYPES = (int, np.integer)
+_I64_MIN, _I64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+class DeltaRun(NamedTuple):
+    """n BOOK_DELTA records of one (symbol, depth): int64 columns and flat level arrays with offsets."""
+
+    symbol: str
+    depth: int
+    seq: np.ndarray
+    recv_ns: np.ndarray
+    u: np.ndarray
+    b_off: np.ndarray
+    b_px: np.ndarray
+    b_sz: np.ndarray
+    a_off: np.ndarray
+    a_px: np.ndarray
+    a_sz: np.ndarray
+
+    def __len__(self) -> int:  # type: ignore[override]
+        """Number of deltas (journal records) in the run."""
+        return int(self.seq.shape[0])
+
+    def levels(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Delta i's bids and asks as (n, 2) float64 arrays (price, size), as in its record."""
+        b0, b1, a0, a1 = int(self.b_off[i]), int(self.b_off[i + 1]), int(self.a_off[i]), int(self.a_off[i + 1])
+        return (np.column_stack((self.b_px[b0:b1], self.b_sz[b0:b1])),
+                np.column_stack((self.a_px[a0:a1], self.a_sz[a0:a1])))
+
+    def record(self, i: int) -> Record:
+        """Delta i as a Record (``ts``, ``cts`` 0; payload ``depth``, ``u``, ``b``, ``a``)."""
+        b, a = self.levels(i)
+        payload = {"depth": self.depth, "u": int(self.u[i]), "b": b, "a": a}
+        return Record(int(self.seq[i]), int(self.recv_ns[i]), _BOOK_DELTA, self.symbol, 0, 0, payload)
+
+
+class KernelRun(NamedTuple):
+    """A run as the book kernel takes it: the (n + 1, IX_COLS) int64 index and (m, 2) level changes."""
+
+    index: np.ndarray
+    bids: np.ndarray
+    asks: np.ndarray
+
+    def moved(self, start: int, stop: int) -> np.ndarray:
+        """Indices of the deltas in ``[start, stop)`` the kernel applied and found moving the top."""
+        return np.flatnonzero(self.index[start:stop, IX_MOVED]) + start
+
+
+def kernel_run(run: DeltaRun) -> KernelRun:
+    """Lay a (checked) run out for the kernel: one index row per delta, prices and sizes side by side."""
+    n = len(run)
+    index = np.zeros((n + 1, IX_COLS), dtype=_I64)
+    index[:n, IX_U] = run.u
+    index[:, IX_B] = run.b_off
+    index[:, IX_A] = run.a_off
+    return KernelRun(index, _pairs(run.b_px, run.b_sz), _pairs(run.a_px, run.a_sz))
+
+
+def _pairs(px: np.ndarray, sz: np.ndarray) -> np.ndarray:
+    """(m, 2) float64 rows (price, size)."""
+    out = np.empty((px.shape[0], 2), dtype=_F64)
+    out[:, 0] = px
+    out[:, 1] = sz
+    return out
+
+
+def checked_run(run: DeltaRun) -> DeltaRun:
+    """Return `run` with contiguous int64 / float64 columns; ValueError unless its offsets are sound.
+
+    The kernel does not bounds-check, so offsets must be non-decreasing and inside the arrays.
+    """
+    cols = [np.ascontiguousarray(x, dtype=_I64) for x in (run.seq, run.recv_ns, run.u, run.b_off)]
+    b_px, b_sz = (np.ascontiguousarray(x, dtype=_F64) for x in (run.b_px, run.b_sz))
+    a_off = np.ascontiguousarray(run.a_off, dtype=_I64)
+    a_px, a_sz = (np.ascontiguousarray(x, dtype=_F64) for x in (run.a_px, run.a_sz))
+    n = cols[0].shape[0]
+    if any(c.ndim != 1 or c.shape[0] != n for c in cols[:3]):
+        raise ValueError(f"delta run {run.symbol}: seq, recv_ns and u must be 1-D of one length")
+    for side, off, px, sz in (("bid", cols[3], b_px, b_sz), ("ask", a_off, a_px, a_sz)):
+        if off.ndim != 1 or off.shape[0] != n + 1 or px.ndim != 1 or sz.shape != px.shape:
+            raise ValueError(f"delta run {run.symbol}: {side} offsets must have n + 1 entries, prices and sizes one length")
+        if off[0] < 0 or off[n] > px.shape[0] or bool((off[1:] < off[:-1]).any()):
+            raise ValueError(f"delta run {run.symbol}: {side} offsets must be non-decreasing and inside the arrays")
+    return DeltaRun(run.symbol, int(run.depth), *cols, b_px, b_sz, a_off, a_px, a_sz)
+
+
+def runnable(rec: Record) -> bool:
+    """True when `rec` is a BOOK_DELTA a run can carry exactly: int depth and u, float64 (n, 2) levels."""
+    if rec.kind != _BOOK_DELTA or type(rec.payload) is not dict:
+        return False
+    p = rec.payload
+    u, depth, b, a = p.get("u"), p.get("depth"), p.get("b"), p.get("a")
+    if not (isinstance(u, _INT_TYPES) and isinstance(depth, _INT_TYPES)) or isinstance(u, bool):
+        return False
+    if not _I64_MIN <= u <= _I64_MAX or isinstance(depth, bool):
+        return False
+    return _is_levels(b) and _is_levels(a)
+
+
+def _is_levels(x: Any) -> bool:
+    """True for a float64 array of shape (n, 2)."""
+    return isinstance(x, np.ndarray) and x.dtype == _F64 and x.ndim == 2 and x.shape[1] == 2
+
+
+def delta_run_from_records(records: Sequence[Record]) -> DeltaRun:
+    """Build the run of `records`: BOOK_DELTA records of one symbol and depth (ValueError otherwise)."""
+    if not records:
+        raise ValueError("a delta run needs at least one record")
+    symbol, depth = records[0].symbol, records[0].payload.get("depth") if type(records[0].payload) is dict else None
+    for r in records:
+        if not runnable(r) or r.symbol != symbol or r.payload["depth"] != depth:
+            raise ValueError(f"record seq {r.seq} cannot join the delta run of {symbol} depth {depth}")
+    n = len(records)
+    seq = np.fromiter((r.seq for r in records), _I64, n)
+    recv_ns = np.fromiter((r.recv_ns for r in records), _I64, n)
+    u = np.fromiter((r.payload["u"] for r in records), _I64, n)
+    b_off, b_px, b_sz = _flatten([r.payload["b"] for r in records])
+    a_off, a_px, a_sz = _flatten([r.payload["a"] for r in records])
+    return DeltaRun(symbol, int(depth), seq, recv_ns, u, b_off, b_px, b_sz, a_off, a_px, a_sz)
+
+
+def _flatten(sides: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets (n + 1), prices and sizes of a list of (k, 2) level arrays."""
+    off = np.zeros(len(sides) + 1, dtype=_I64)
+    np.cumsum([s.shape[0] for s in sides], out=off[1:])
+    flat = np.concatenate(sides) if sides else np.empty((0, 2), _F64)
+    return off, np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1])
+
+
+def runs_of(records: Iterable[Record], max_len: int = 1 << 16) -> Iterator[Record | DeltaRun]:
+    """Yield `records` in order with each stretch of consecutive runnable deltas of one (symbol,
+    depth) as one DeltaRun (at most `max_len` deltas); everything else as the Record itself."""
+    pending: list[Record] = []
+    key: tuple[str, int] | None = None
+    for rec in records:
+        if runnable(rec):
+            k = (rec.symbol, int(rec.payload["depth"]))
+            if k == key and len(pending) < max_len:
+                pending.append(rec)
+                continue
+            if pending:
+                yield delta_run_from_records(pending)
+            pending, key = [rec], k
+            continue
+        if pending:
+            yield delta_run_from_records(pending)
+            pending, key = [], None
+        yield rec
+    if pending:
+        yield delta_run_from_records(pending)
