@@ -36,8 +36,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shard": ("tools.shard.cmd_shard", "run a shard: subscribe to ws-gateway and journal every event"),
     "gateway-sim": ("tools.sim.cmd_gateway_sim", "run the ws-gateway simulator (recording or synthetic)"),
     "replay": ("tools.offline.cmd_replay", "replay a journal through the engine into a Parquet feature file"),
+    "compact": ("tools.offline.cmd_compact", "compact closed journal segments into the raw_* Parquet store"),
+    "store": ("tools.offline.cmd_store", "the raw store: export it back as Bybit frames"),
+    "retention": ("tools.offline.cmd_retention", "move store partitions past retention to the archive, delete expired"),
     "registry": ("tools.offline.cmd_registry", "validate a feature registry, print its hash, columns or functions"),
-    "bench": ("tools.bench.cmd_bench", "benchmarks: ingest, engine, journal, latency, restart"),
+    "bench": ("tools.bench.cmd_bench", "benchmarks: ingest, engine, journal, latency, restart, offline"),
     "demo": ("tools.sim.cmd_demo", "end-to-end demo on an embedded default config"),
     "cluster": ("tools.cluster.cmd_cluster", "plan a multi-shard deployment from a cluster config"),
 }

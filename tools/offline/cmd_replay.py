@@ -16,7 +16,7 @@ import logging
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.engine import Vector
@@ -29,7 +29,11 @@ _TIME_HELP = "ISO-8601 (2026-08-09T21:26:00Z; no Z means UTC) or epoch seconds, 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Attach replay's options."""
-    p.add_argument("--journal", required=True, metavar="DIR", help="journal directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--journal", metavar="DIR", help="journal directory (replayed from its first record)")
+    src.add_argument("--config", metavar="FILE",
+                     help="shard config: replay its store (hot + archive) and then the journal tail not yet "
+                          "compacted, starting from the newest checkpoint before --from")
     p.add_argument("--out", required=True, metavar="DIR|FILE.parquet",
                    help="output directory (one Parquet file per registry hash met, created if missing) or one "
                         ".parquet file in an existing directory (only when the range has one registry)")
@@ -47,18 +51,21 @@ def run(args: argparse.Namespace) -> int:
     import orjson
 
     from tools.offline.feature_table import write_by_registry
-    from tools.offline.replay import ReplaySummary, replay
+    from tools.offline.replay import ReplaySummary
     from tools.registry_file import load_registry_file
 
-    journal = check_journal(args.journal)
-    out = check_out(args.out, journal)
+    source = _source(args)
+    journal = source.journal
+    out = check_out(args.out, journal, source.store)
     from_ns, to_ns = time_range(args.from_, args.to)
-    symbols = check_symbols(args.symbols, journal)
+    symbols = check_symbol_list(args.symbols, source.known_symbols())
     registry = load_registry_file(args.registry) if args.registry else None
     log.debug("replay_start", extra={"journal": str(journal), "out": str(out), "symbols": symbols,
                                      "from_ns": from_ns, "to_ns": to_ns, "what_if": args.registry or None})
     summary = ReplaySummary()
-    vectors = replay(str(journal), registry, symbols, from_ns, to_ns, summary)
+    vectors = source.replay(registry, symbols, from_ns, to_ns, summary)
+    if summary.start:
+        log.info("replay_start_point", extra=summary.start)
     written = _Count(_with_progress(vectors, str(journal), from_ns, to_ns))
     with _undo_created_dirs(out):
         files = write_by_registry(out, written, summary.registries, docs=field_metadata)
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("replay_done", extra={"rows": written.n, "files": len(files), "records": summary.records})
     doc = {"out": args.out, "files": {h: str(p) for h, p in files.items()}, "rows": written.n,
            "records": summary.records, "registry_hashes": sorted(files), "notices": summary.notices,
-           "counters": summary.counters}
+           "counters": summary.counters, **({"start": summary.start} if summary.start else {})}
     sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     return 0
 
@@ -81,14 +88,17 @@ def check_journal(text: str) -> Path:
     return check_journal_dir(text)
 
 
-def check_out(text: str, journal: Path) -> Path:
-    """The --out path; one inside the journal directory (which it would change) is refused."""
+def check_out(text: str, journal: Path, store: Path | None = None) -> Path:
+    """The --out path; one inside the journal or the store directory (which it would change) is refused."""
     from tools.cli import UsageError
 
     out = Path(text)
-    resolved, jdir = out.resolve(), journal.resolve()
-    if resolved == jdir or jdir in resolved.parents:
-        raise UsageError(f"--out {text}: lies inside the journal {journal}; write the features elsewhere")
+    resolved = out.resolve()
+    for what, d in (("journal", journal), ("store", store)):
+        if d is None:
+            continue
+        if resolved == d.resolve() or d.resolve() in resolved.parents:
+            raise UsageError(f"--out {text}: lies inside the {what} {d}; write the features elsewhere")
     return out
 
 
@@ -107,23 +117,31 @@ def time_range(from_text: str, to_text: str) -> tuple[int | None, int | None]:
     return from_ns, to_ns
 
 
-def check_symbols(text: str, journal: Path) -> list[str] | None:
-    """The --symbols list (None for all); a symbol the journal does not hold is refused, listing those it does."""
+def check_symbol_list(text: str, known: tuple[str, list[str]]) -> list[str] | None:
+    """The --symbols list checked against `known` = (what holds them, their symbols); None for all."""
     from tools.cli import UsageError
-    from tools.offline.replay import known_symbols
 
     wanted = [s.strip() for s in text.split(",") if s.strip()]
     if not wanted:
         if text.strip():
             raise UsageError(f"--symbols {text!r}: names no symbol")
         return None
-    known = known_symbols(str(journal))
-    unknown = [s for s in wanted if s not in known]
+    where, symbols = known
+    unknown = [s for s in wanted if s not in symbols]
     if unknown:
-        hint = [f"{s} (did you mean {s.upper()}?)" if s.upper() in known else s for s in unknown]
-        raise UsageError(f"--symbols: {', '.join(hint)} not in the journal {journal}; "
-                         f"its symbols: {', '.join(sorted(known)) or 'none'}")
+        hint = [f"{s} (did you mean {s.upper()}?)" if s.upper() in symbols else s for s in unknown]
+        raise UsageError(f"--symbols: {', '.join(hint)} not in {where}; "
+                         f"its symbols: {', '.join(sorted(symbols)) or 'none'}")
     return list(dict.fromkeys(wanted))
+
+
+def _source(args: argparse.Namespace) -> Any:
+    """What --journal or --config names, checked (a missing journal, config or empty store is refused)."""
+    from tools.offline.replay import ConfigSource, JournalSource
+
+    if args.journal is not None:
+        return JournalSource(check_journal(args.journal))
+    return ConfigSource.open(args.config)
 
 
 # -- output --------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from engine.engine import Engine, Vector
 from engine.record import Kind
@@ -31,6 +33,8 @@ class ReplaySummary:
     counters: dict[str, int] = field(default_factory=dict)
     #: Every registry the engine computed with, by content hash (for one output file per hash).
     registries: dict[str, Registry] = field(default_factory=dict)
+    #: Where a store replay started (checkpoint or beginning) and what it read; empty for a journal replay.
+    start: dict[str, Any] = field(default_factory=dict)
 
 
 def journal_symbols(journal_dir: str) -> list[str]:
@@ -78,3 +82,90 @@ def _vectors(fold: Fold, journal_dir: str, from_ns: int | None, to_ns: int | Non
         summary.records, summary.vectors = fold.records, fold.vectors
         summary.notices = dict(fold.notices)
         summary.counters = dict(fold.engine.counters)
+
+
+@dataclass
+class JournalSource:
+    """Replay a journal directory from its first record (`replay --journal`)."""
+
+    journal: Path
+    store: Path | None = None
+
+    def known_symbols(self) -> tuple[str, list[str]]:
+        """What holds the symbols (for messages) and the symbols a replay can compute."""
+        return f"the journal {self.journal}", known_symbols(str(self.journal))
+
+    def replay(self, registry: Registry | None, symbols: list[str] | None, from_ns: int | None,
+               to_ns: int | None, summary: ReplaySummary) -> Iterator[Vector]:
+        """The vectors of the range (see `replay`)."""
+        return replay(str(self.journal), registry, symbols, from_ns, to_ns, summary)
+
+
+@dataclass
+class ConfigSource:
+    """Replay a shard's store (hot + archive) and its journal tail (`replay --config`)."""
+
+    journal: Path
+    store: Path
+    archive: Path | None
+    checkpoints: Path
+
+    @classmethod
+    def open(cls, config_path: str) -> ConfigSource:
+        """Load the shard config; a store with no committed file and no journal is refused."""
+        from journal.errors import JournalError
+        from journal.segment import list_segments
+        from journal.store.manifest import Manifest
+        from tools.shard.config import load_shard_config
+
+        cfg = load_shard_config(config_path)
+        src = cls(Path(cfg.journal.dir), Path(cfg.store.dir), Path(cfg.store.archive_dir) if cfg.store.archive_dir
+                  else None, cfg.data / "checkpoints")
+        has_journal = src.journal.is_dir() and bool(list_segments(src.journal))
+        if not Manifest.load(src.store).files and not has_journal:
+            raise JournalError(f"{config_path}: nothing to replay: the store {src.store} holds no compacted file "
+                               f"and the journal {src.journal} no segment")
+        return src
+
+    def _reader(self, registry: Registry | None = None, symbols: list[str] | None = None) -> Any:
+        from journal.store.layout import StoreRoots
+        from journal.store.replay import StoreReader
+
+        journal = self.journal if self.journal.is_dir() else None
+        return StoreReader(StoreRoots(self.store, self.archive), journal, registry=registry, symbols=symbols,
+                           shard_checkpoints=self.checkpoints)
+
+    def known_symbols(self) -> tuple[str, list[str]]:
+        """Symbols of the store's SESSION records and of the journal's."""
+        named = {s for p in self._reader().journaled_sessions() for s in p["symbols"]}
+        from journal.segment import list_segments
+
+        if self.journal.is_dir() and list_segments(self.journal):
+            named.update(known_symbols(str(self.journal)))
+        return f"the store {self.store} or the journal {self.journal}", sorted(named)
+
+    def replay(self, registry: Registry | None, symbols: list[str] | None, from_ns: int | None,
+               to_ns: int | None, summary: ReplaySummary) -> Iterator[Vector]:
+        """The vectors of the range, from the newest checkpoint before `from_ns` (else the beginning)."""
+        from journal.store.layout import StoreRoots
+        from journal.store.replay import replay_store
+
+        journal = self.journal if self.journal.is_dir() else None
+        vectors, fold, reader = replay_store(StoreRoots(self.store, self.archive), journal, registry=registry,
+                                             symbols=symbols, from_ns=from_ns, to_ns=to_ns,
+                                             shard_checkpoints=self.checkpoints)
+        summary.registries = fold.engine.registries
+        summary.start = reader.info.start
+        return _summarised(vectors, fold, reader, summary)
+
+
+def _summarised(vectors: Iterator[Vector], fold: Fold, reader: Any, summary: ReplaySummary) -> Iterator[Vector]:
+    """`vectors`, filling `summary` when they are exhausted or closed."""
+    try:
+        yield from vectors
+    finally:
+        summary.records, summary.vectors = fold.records, fold.vectors
+        summary.notices = dict(fold.notices)
+        summary.counters = dict(fold.engine.counters)
+        summary.start = {**reader.info.start, "store_records": reader.info.store_records,
+                         "journal_records": reader.info.journal_records}
