@@ -253,3 +253,14 @@ def test_stop_while_waiting_for_subscriber(tmp_path: Path) -> None:
     stop = threading.Event()
     stop.set()
     assert sim.run(stop) == "stopped"
+
+
+def test_route_sends_funding_and_1s_klines_to_their_topics() -> None:
+    from tools.sim.gateway.playback import route
+
+    funding = b'{"topic":"funding.SOLUSDT","ts":1,"data":{"symbol":"SOLUSDT","fundingRate":"0.0001","nextFundingTime":2}}'
+    kline_1s = b'{"topic":"kline.1s.SOLUSDT","ts":1,"data":[]}'
+    kline_1m = b'{"topic":"kline.1.SOLUSDT","ts":1,"data":[]}'
+    assert route(funding, TOPICS) == (TOPICS.funding.encode(), "funding", "SOLUSDT")
+    assert route(kline_1s, TOPICS) == (TOPICS.kline_1s.encode(), "kline", "SOLUSDT")
+    assert route(kline_1m, TOPICS) == (TOPICS.kline_1m.encode(), "kline", "SOLUSDT")

@@ -63,6 +63,10 @@ def route(payload: bytes, topics: TopicsConfig) -> tuple[bytes, str, str] | None
         return topics.ticker.encode(), "ticker", symbol
     if head == "kline" and rest.startswith("1."):
         return topics.kline_1m.encode(), "kline", symbol
+    if head == "kline" and rest.startswith("1s."):
+        return topics.kline_1s.encode(), "kline", symbol
+    if head == "funding":
+        return topics.funding.encode(), "funding", symbol
     if head == "execution":
         return topics.executions.encode(), "execution", symbol
     return None
