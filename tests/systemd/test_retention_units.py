@@ -13,8 +13,8 @@ import pytest
 from tests.systemd.test_units import SHARD, UNITS, one, parse_unit
 from tools import cli
 
-SERVICE = UNITS / "feature-service-retention@.service"
-TIMER = UNITS / "feature-service-retention@.timer"
+SERVICE = UNITS / "feature-retention@.service"
+TIMER = UNITS / "feature-retention@.timer"
 EXE = "/opt/feature-service/.venv/bin/feature-service"
 
 
@@ -62,7 +62,7 @@ def test_timer_is_daily_persistent_and_randomised() -> None:
     assert one(unit, "Timer", "OnCalendar") == "*-*-* 00:30:00 UTC"  # after the UTC date (partition) rolls
     assert one(unit, "Timer", "Persistent") == "true"
     assert one(unit, "Timer", "RandomizedDelaySec") == "30min"
-    assert one(unit, "Timer", "Unit") == "feature-service-retention@%i.service"
+    assert one(unit, "Timer", "Unit") == "feature-retention@%i.service"
     assert one(unit, "Install", "WantedBy") == "timers.target"
 
 
@@ -74,8 +74,8 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     assert exe_path
     for src in (SERVICE, TIMER):
         (tmp_path / src.name).write_text(src.read_text().replace(EXE, exe_path))
-    names = [str(tmp_path / "feature-service-retention@alpha.service"),
-             str(tmp_path / "feature-service-retention@alpha.timer")]
+    names = [str(tmp_path / "feature-retention@alpha.service"),
+             str(tmp_path / "feature-retention@alpha.timer")]
     done = subprocess.run(["systemd-analyze", "verify", "--man=no", *names], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
