@@ -105,7 +105,6 @@ def run(args: argparse.Namespace) -> int:
         doc["store"] = bench_store(root / "x1", symbols, args.seconds, args.repeats)
         _show("store and journal (from disk)", doc["store"])
         doc["scaling"] = bench_scaling(root, symbols, args.seconds, scales, args.scale_repeats)
-        _show_scaling(doc["scaling"])
     doc["goals"] = goals(doc)
     _show("goals (issue 8 §4)", doc["goals"])
     if args.json:
@@ -311,6 +310,7 @@ def bench_scaling(root: Path, symbols: list[str], seconds: int, scales: list[int
     """For each factor: write `seconds` × factor of data, replay it in a child process (journal, store)."""
     from tools.bench.synthetic_journal import write_journal
 
+    _scaling_header(scales)
     if not scales:
         return []
     warm = root / "warm"
@@ -323,11 +323,13 @@ def bench_scaling(root: Path, symbols: list[str], seconds: int, scales: list[int
         base = {"scale": k, "seconds": seconds * k, "records": info.records, "journal_mib": info.bytes / 2**20}
         rows.append({**base, "path": "journal", **_child_runs("journal", data / "journal", warm / "journal",
                                                                info.records, repeats)})
+        _scaling_row(rows[-1])
         store = _try_compact(data / "journal", data / "store") if warm_store else None
         if store is None:
             rows.append({**base, "path": "store", "status": f"{NA}: compaction or replay_store"})
         else:
             rows.append({**base, "path": "store", **_child_runs("store", store, warm_store, info.records, repeats)})
+        _scaling_row(rows[-1])
         shutil.rmtree(data)
     return rows
 
@@ -407,16 +409,20 @@ def child_main(argv: list[str] | None = None) -> None:
 # --- output ------------------------------------------------------------------------------------------
 
 def goals(doc: dict[str, Any]) -> dict[str, Any]:
-    """Each goal of issue 8 §4: the measured figure against its target."""
+    """Each goal of issue 8 §4: the measured figure against its target (engine: its faster path)."""
     found = {**doc["stream"], **doc["store"]}
-    best = found.get("engine_runs_vs_pandas")
-    if isinstance(best, float) and isinstance(found.get("engine_vs_pandas"), float):
-        found["engine_vs_pandas"] = max(best, found["engine_vs_pandas"])
+    paths = {"records": found.get("engine_vs_pandas"), "delta runs": found.get("engine_runs_vs_pandas")}
+    numbers = {k: v for k, v in paths.items() if isinstance(v, float)}
+    if numbers:
+        best = max(numbers, key=numbers.__getitem__)
+        found["engine_vs_pandas"] = numbers[best]
     out = {}
     for key, target in GOALS.items():
         v = found.get(key)
         out[key] = f"{v:,.2f} vs goal >= {target:,.0f}: {'met' if v >= target else 'NOT met'}" \
             if isinstance(v, float) else v
+    if numbers:
+        out["engine_vs_pandas"] += f" (engine fed {best})"
     return out
 
 
@@ -438,15 +444,18 @@ _SCALING_COLUMNS = ("scale", "path", "seconds", "records", "replay_s", "records_
                     "peak_rss_mib", "rss_growth_bytes_per_record")
 
 
-def _show_scaling(rows: list[dict[str, Any]]) -> None:
+def _scaling_header(scales: list[int]) -> None:
     print("scaling (replay in a child process, after a warm-up):")
-    if not rows:
+    if scales:
+        print("  " + "  ".join(f"{c:>14}" for c in _SCALING_COLUMNS))
+    else:
         print("  skipped (--scale '')")
-        return
-    print("  " + "  ".join(f"{c:>14}" for c in _SCALING_COLUMNS))
-    for r in rows:
-        if "status" in r:
-            print(f"  {r['scale']:>14}  {r['path']:>14}  {r['status']}")
-        else:
-            print("  " + "  ".join(f"{_fmt(r[c]):>14}" for c in _SCALING_COLUMNS))
+    sys.stdout.flush()
+
+
+def _scaling_row(r: dict[str, Any]) -> None:
+    if "status" in r:
+        print(f"  {r['scale']:>14}  {r['path']:>14}  {r['status']}")
+    else:
+        print("  " + "  ".join(f"{_fmt(r[c]):>14}" for c in _SCALING_COLUMNS))
     sys.stdout.flush()
