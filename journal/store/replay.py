@@ -49,6 +49,8 @@ WINDOW_SEQS = 262_144
 #: Records folded per batch from the journal tail.
 TAIL_BATCH = 8192
 _TICK = int(Kind.TICK)
+#: Kinds that end a run of deltas of their symbol (shard-wide ones, symbol "", end every run).
+_BOOK_BARRIERS = frozenset({int(Kind.BOOK_SNAPSHOT), int(Kind.BOOK_DELTA)} | {int(k) for k in Kind if k >= 32})
 _DELTAS = "raw_orderbook_deltas"
 
 
@@ -136,8 +138,12 @@ def _seq_of(rec: Record) -> int:
 # --- runs ------------------------------------------------------------------------------------------
 
 def delta_runs(cols: DeltaColumns, symbol_barriers: np.ndarray, shard_barriers: np.ndarray) -> list[DeltaRun]:
-    """Split one symbol's deltas into runs: a run ends at a depth change or where a barrier (another
-    record of this symbol, or a shard-wide control record) lies between two deltas."""
+    """Split one symbol's deltas into runs: a run ends at a depth change or where a barrier (a book
+    snapshot or control record of this symbol, or a shard-wide control record) lies between two deltas.
+
+    Trades, tickers, funding, klines and executions are no barrier: they touch other parts of the
+    symbol's state than the book (and its churn), so moving a run past them changes nothing.
+    """
     seq = cols.seq
     barriers = np.searchsorted(symbol_barriers, seq) + np.searchsorted(shard_barriers, seq)
     cuts = np.flatnonzero((np.diff(barriers) != 0) | (np.diff(cols.depth) != 0)) + 1
@@ -157,8 +163,9 @@ def window_items(records: list[Record], deltas: list[DeltaColumns]) -> list[Reco
     if not deltas:
         return list(records)
     codes: dict[str, int] = {"": 0}
-    rec_code = np.fromiter((codes.setdefault(r.symbol, len(codes)) for r in records), dtype=np.int64,
-                           count=len(records))
+    # -1: no barrier for any book (trades, tickers, …); else the code of the symbol whose books it bars
+    rec_code = np.fromiter((codes.setdefault(r.symbol, len(codes)) if r.kind in _BOOK_BARRIERS else -1
+                            for r in records), dtype=np.int64, count=len(records))
     rec_seq = np.fromiter((r.seq for r in records), dtype=np.int64, count=len(records))
     shard = rec_seq[rec_code == 0]
     keys = [rec_seq]
