@@ -35,13 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from engine.record import Record
 from journal.codec import FRAME_HEAD_SIZE, decode_body
 from journal.errors import JournalCorruption, JournalError
-from journal.reader import JournalReader, check_journal_dir
+from journal.reader import Chunk, JournalReader, check_journal_dir
 from journal.segment import list_segments, scan_segment
 from journal.store.config import StoreConfig
+from journal.store.fastbook import book_table, chunk_books, gather_bytes
 from journal.store.layout import TABLES
 from journal.store.manifest import FileEntry, Manifest, RunEntry, SegmentEntry
 from journal.store.parts import PartWriter, publish, verify_file
@@ -49,8 +51,6 @@ from journal.store.tables import build_table, partition_indices
 
 log = logging.getLogger(__name__)
 
-#: Records decoded before they are sorted into partitions and handed to the writers.
-BATCH_RECORDS = 65_536
 #: Steps after which a run calls its `hook` (tests crash there, or damage a temp file before verify).
 STEPS = ("cleaned", "written", "verified", "published", "committed", "deleted", "swapped", "consolidated")
 
@@ -160,50 +160,30 @@ def _prune_dirs(dirs: set[Path]) -> None:
 
 # -- reading the journal -------------------------------------------------------------------------
 
-@dataclass
-class _Batch:
-    """Decoded records with their original frames and the segment each came from."""
-
-    records: list[Record] = field(default_factory=list)
-    frames: list[memoryview] = field(default_factory=list)
-    segments: list[str] = field(default_factory=list)
-
-
-def _batches(journal_dir: Path, after_seq: int, stop_path: Path | None, out: CompactSummary) -> Iterator[_Batch]:
-    """Batches of records with seq > after_seq, up to (not into) `stop_path`; damage ends them (reported)."""
+def _chunks(journal_dir: Path, after_seq: int, stop_path: Path | None, out: CompactSummary) -> Iterator[Chunk]:
+    """Verified frame chunks holding seqs > after_seq, up to (not into) `stop_path`; damage ends them (reported)."""
     reader = JournalReader(journal_dir)
-    batch = _Batch()
     try:
         for chunk in reader.chunks(after_seq + 1):
             if stop_path is not None and chunk.path.name >= stop_path.name:
                 break
-            _decode_into(batch, chunk, after_seq)
-            if len(batch.records) >= BATCH_RECORDS:
-                yield batch
-                batch = _Batch()
+            yield chunk
     except JournalCorruption as e:
         out.damage = str(e)
         log.warning("compact: %s; compacting only the records before it", e)
     if reader.tail is not None and (stop_path is None or reader.tail.path.name < stop_path.name):
         out.tail = f"{reader.tail.path}: {reader.tail.reason} at offset {reader.tail.offset} (not compacted)"
-    if batch.records:
-        yield batch
 
 
-def _decode_into(batch: _Batch, chunk: Any, after_seq: int) -> None:
-    """Decode the frames of a chunk with seq > after_seq, keeping views of their bytes."""
-    f, mv = chunk.frames, memoryview(chunk.data)
-    sel = np.flatnonzero(f.seq > after_seq)
-    starts = (f.offset[sel] - chunk.base).tolist()
-    ends = (f.offset[sel] + f.length[sel] - chunk.base).tolist()
-    name = chunk.path.name
-    add_rec, add_frame = batch.records.append, batch.frames.append
-    for s, e, seq, recv_ns, kind in zip(starts, ends, f.seq[sel].tolist(), f.recv_ns[sel].tolist(),
-                                        f.kind[sel].tolist(), strict=True):
-        symbol, ts, cts, payload = decode_body(mv[s + FRAME_HEAD_SIZE:e])
-        add_rec(tuple.__new__(Record, (seq, recv_ns, kind, symbol, ts, cts, payload)))
-        add_frame(mv[s:e])
-    batch.segments += [name] * len(sel)
+def _decode(buf: memoryview, starts: list[int], ends: list[int], seqs: list[int], recvs: list[int],
+            kinds: list[int]) -> list[Record]:
+    """Decode frames the fast book path did not take."""
+    out = []
+    add = out.append
+    for s, e, seq, recv_ns, kind in zip(starts, ends, seqs, recvs, kinds, strict=True):
+        symbol, ts, cts, payload = decode_body(buf[s + FRAME_HEAD_SIZE:e])
+        add(tuple.__new__(Record, (seq, recv_ns, kind, symbol, ts, cts, payload)))
+    return out
 
 
 # -- one run ---------------------------------------------------------------------------------------
@@ -217,24 +197,63 @@ class _Run:
     run: int
     writers: dict[tuple[str, str, str], PartWriter] = field(default_factory=dict)
     segs: dict[str, list[int]] = field(default_factory=dict)  #: name -> [first, last, records]
+    records: int = 0
 
-    def add(self, batch: _Batch) -> None:
-        """Sort a batch into partitions and hand each its rows and frames."""
-        recs, frames = batch.records, batch.frames
-        for key, idx in partition_indices(recs).items():
-            order = idx.tolist()
-            part = [recs[i] for i in order]
-            w = self.writers.get(key)
-            if w is None:
-                w = self.writers[key] = PartWriter(self.hot, key, self.run, len(self.writers), self.cfg.row_group_rows,
-                                                   self.cfg.compression_level)
-            w.add(build_table(key[0], part), (frames[i] for i in order), part[0].seq, part[-1].seq, len(part))
-        for name, rec in zip(batch.segments, recs, strict=True):
-            s = self.segs.get(name)
-            if s is None:
-                self.segs[name] = [rec.seq, rec.seq, 1]
+    def add_chunk(self, chunk: Chunk, after_seq: int) -> None:
+        """Sort a chunk's records into partitions; hand each writer its rows and original frames."""
+        f = chunk.frames
+        sel = np.flatnonzero(f.seq > after_seq)
+        if not len(sel):
+            return
+        buf = np.frombuffer(chunk.data, dtype=np.uint8)
+        starts = (f.offset[sel] - chunk.base).astype(np.int64)
+        lens = f.length[sel].astype(np.int64)
+        seqs, recvs, kinds = f.seq[sel].astype(np.int64), f.recv_ns[sel].astype(np.int64), f.kind[sel]
+        books = chunk_books(buf, starts, lens, kinds, recvs)
+        parts: dict[tuple[str, str, str], list[tuple[np.ndarray, pa.Table]]] = {}
+        for key, rows in books.parts.items():
+            pos = books.pos[rows]
+            parts.setdefault(key, []).append((pos, book_table(key[0], buf, books.cols[rows], seqs[pos], recvs[pos])))
+        slow = np.flatnonzero(~books.taken)
+        if len(slow):
+            recs = _decode(memoryview(chunk.data), starts[slow].tolist(), (starts[slow] + lens[slow]).tolist(),
+                           seqs[slow].tolist(), recvs[slow].tolist(), kinds[slow].tolist())
+            for key, idx in partition_indices(recs).items():
+                order = idx.tolist()
+                parts.setdefault(key, []).append((slow[idx], build_table(key[0], [recs[i] for i in order])))
+        for key, pieces in parts.items():
+            self._write(key, pieces, buf, starts, lens, seqs)
+        self._track(chunk.path.name, seqs)
+
+    def _write(self, key: tuple[str, str, str], pieces: list[tuple[np.ndarray, pa.Table]], buf: np.ndarray,
+               starts: np.ndarray, lens: np.ndarray, seqs: np.ndarray) -> None:
+        """One partition's rows of a chunk (fast and decoded pieces merged by seq) to its writer."""
+        if len(pieces) == 1:
+            pos, table = pieces[0]
+        else:
+            pos = np.concatenate([p for p, _ in pieces])
+            table = pa.concat_tables([t for _, t in pieces])
+            order = np.argsort(pos, kind="stable")
+            pos = pos[order]
+            if table.num_rows == len(order):  # book tables: one row per record
+                table = table.take(pa.array(order))
             else:
-                s[1], s[2] = rec.seq, s[2] + 1
+                table = table.sort_by([("seq", "ascending")])
+        w = self.writers.get(key)
+        if w is None:
+            w = self.writers[key] = PartWriter(self.hot, key, self.run, len(self.writers), self.cfg.row_group_rows,
+                                               self.cfg.compression_level)
+        frames = gather_bytes(buf, starts[pos], lens[pos])
+        w.add(table, [frames.tobytes()], int(seqs[pos[0]]), int(seqs[pos[-1]]), len(pos))
+        self.records += len(pos)
+
+    def _track(self, name: str, seqs: np.ndarray) -> None:
+        """Extend this run's record of what it took from segment `name`."""
+        s = self.segs.get(name)
+        if s is None:
+            self.segs[name] = [int(seqs[0]), int(seqs[-1]), len(seqs)]
+        else:
+            s[1], s[2] = int(seqs[-1]), s[2] + len(seqs)
 
 
 def _segment_entries(manifest: Manifest, segs: dict[str, list[int]], run: int) -> list[SegmentEntry]:
@@ -314,9 +333,9 @@ def _compact_locked(jdir: Path, hot: Path, cfg: StoreConfig, checkpoints_dir: Pa
     segments = list_segments(jdir)
     stop = segments[-1][1] if segments and writer_active(jdir) else None
     state = _Run(hot, cfg, manifest.next_run())
-    for batch in _batches(jdir, manifest.compacted_through, stop, out):
-        state.add(batch)
-        out.records += len(batch.records)
+    for chunk in _chunks(jdir, manifest.compacted_through, stop, out):
+        state.add_chunk(chunk, manifest.compacted_through)
+    out.records = state.records
     if state.writers:
         entries = _write_and_verify(state, hook)
         first = min(e.first_seq for e in entries)

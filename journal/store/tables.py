@@ -12,6 +12,7 @@ what the replay kernel consumes, and duckdb ``UNNEST`` / polars ``explode`` give
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections.abc import Iterator, Sequence
 from operator import attrgetter, itemgetter
@@ -154,6 +155,25 @@ def _books_fit_fast(payloads: list[Any]) -> bool:
     return all(type(s) is str and s for s in src)
 
 
+def _trades_fit_fast(payloads: list[Any]) -> bool:
+    """Whole-batch check of the common case: the decoder's keys, dtypes and equal lengths everywhere."""
+    if set(map(type, payloads)) != {dict} or set(map(tuple, payloads)) != {TRADE_KEYS}:
+        return False
+    p, v, side, t, ids, bt = zip(*map(itemgetter(*TRADE_KEYS), payloads), strict=True)
+    arrays = p + v + side + t
+    if set(map(type, arrays)) != {np.ndarray} or set(map(type, ids + bt)) != {list}:
+        return False
+    got = set(map(attrgetter("dtype", "ndim"), p + v)), set(map(attrgetter("dtype", "ndim"), side)), \
+        set(map(attrgetter("dtype", "ndim"), t))
+    if got != ({(_F8, 1)}, {(_TRADE_DTYPES[2], 1)}, {(_TRADE_DTYPES[3], 1)}):
+        return False
+    n = list(map(len, p))
+    if any(list(map(len, x)) != n for x in (v, side, t, ids, bt)):
+        return False
+    return (set(map(type, itertools.chain.from_iterable(ids))) <= {str}
+            and set(map(type, itertools.chain.from_iterable(bt))) <= {bool})
+
+
 def _trades_fit(p: Any) -> bool:
     if type(p) is not dict or tuple(p) != TRADE_KEYS:
         return False
@@ -213,9 +233,11 @@ _FITS = {Kind.BOOK_SNAPSHOT: _book_fits, Kind.BOOK_DELTA: _book_fits, Kind.TRADE
 
 def _fit_mask(kind: int, payloads: list[Any]) -> np.ndarray:
     """Which payloads of one market kind fit its table (batch check first for books)."""
-    if kind in (Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA):
+    fast = _books_fit_fast if kind in (Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA) else \
+        _trades_fit_fast if kind == Kind.TRADES else None
+    if fast is not None:
         try:
-            if _books_fit_fast(payloads):
+            if fast(payloads):
                 return np.ones(len(payloads), dtype=bool)
         except (TypeError, KeyError, IndexError, AttributeError, ValueError):
             pass
@@ -223,7 +245,7 @@ def _fit_mask(kind: int, payloads: list[Any]) -> np.ndarray:
     return np.fromiter(map(fits, payloads), dtype=bool, count=len(payloads))
 
 
-def _symbol_ok(sym: str) -> bool:
+def symbol_ok(sym: str) -> bool:
     """A symbol usable as a partition directory name (``symbol=SYM``)."""
     return bool(sym) and sym[0] not in "._" and all(c.isascii() and (c.isalnum() or c in "-_.") for c in sym)
 
@@ -251,7 +273,7 @@ def partition_indices(records: Sequence[Record]) -> dict[tuple[str, str, str], n
     tid = np.full(n, len(names) - 1, dtype=np.int64)
     sym_ids: dict[str, int] = {}
     sid = np.fromiter((sym_ids.setdefault(s, len(sym_ids)) for s in syms), dtype=np.int64, count=n)
-    good_sym = np.array([_symbol_ok(s) for s in sym_ids], dtype=bool)[sid]
+    good_sym = np.array([symbol_ok(s) for s in sym_ids], dtype=bool)[sid]
     for t, k in enumerate(KIND_TABLE):
         idx = np.flatnonzero((kind == k) & good_sym)
         if len(idx):
@@ -269,14 +291,24 @@ def partition_indices(records: Sequence[Record]) -> dict[tuple[str, str, str], n
 
 
 def records_to_tables(records: Sequence[Record]) -> dict[tuple[str, str, str], pa.Table]:
-    """One Arrow table per (table, date, symbol) partition, rows sorted by seq (then index)."""
+    """One Arrow table per (table, date, symbol) partition, rows sorted by seq (then index).
+
+    Automatic GC is paused meanwhile: the transposes allocate a tuple per record, and with many
+    live records the collections they trigger cost more than the work (nothing here is cyclic).
+    """
     records = list(records)
     out = {}
-    for key, idx in partition_indices(records).items():
-        part = [records[i] for i in idx.tolist()]
-        if any(a.seq > b.seq for a, b in zip(part, part[1:], strict=False)):
-            part.sort(key=lambda r: r.seq)
-        out[key] = build_table(key[0], part)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for key, idx in partition_indices(records).items():
+            part = [records[i] for i in idx.tolist()]
+            if any(a.seq > b.seq for a, b in zip(part, part[1:], strict=False)):
+                part.sort(key=lambda r: r.seq)
+            out[key] = build_table(key[0], part)
+    finally:
+        if was:
+            gc.enable()
     return out
 
 
