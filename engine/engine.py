@@ -276,7 +276,7 @@ class Engine:
         of each of its records in order (the book kernel walks the run; Python sees only the deltas
         that are not a clean apply). ValueError when the run's arrays are inconsistent."""
         run = checked_run(run)
-        n = len(run)
+        n = run.n
         if n == 0:
             return NOTHING
         state = self.states.get(run.symbol)

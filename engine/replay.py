@@ -45,7 +45,7 @@ class Fold:
         n = 0
         for rec in records:
             if type(rec) is DeltaRun:
-                n += len(rec)
+                n += rec.n
                 effects = apply_deltas(rec)
             else:
                 n += 1

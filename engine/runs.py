@@ -43,7 +43,8 @@ class DeltaRun(NamedTuple):
     a_px: np.ndarray
     a_sz: np.ndarray
 
-    def __len__(self) -> int:  # type: ignore[override]
+    @property
+    def n(self) -> int:
         """Number of deltas (journal records) in the run."""
         return int(self.seq.shape[0])
 
@@ -74,7 +75,7 @@ class KernelRun(NamedTuple):
 
 def kernel_run(run: DeltaRun) -> KernelRun:
     """Lay a (checked) run out for the kernel: one index row per delta, prices and sizes side by side."""
-    n = len(run)
+    n = run.n
     index = np.zeros((n + 1, IX_COLS), dtype=_I64)
     index[:n, IX_U] = run.u
     index[:, IX_B] = run.b_off
