@@ -43,7 +43,7 @@ def file_records(path: Path, table: str, symbol: str, from_seq: int = 0, to_seq:
                 t = pa.concat_tables([carry, t])
                 carry = None
             if n < len(groups) - 1 and t.num_rows:
-                t, carry = _hold_last_message(t)
+                t, carry = hold_last_message(t)
             for rec in table_to_records(table, t, symbol):
                 if rec.seq >= from_seq and (to_seq is None or rec.seq <= to_seq):
                     yield rec
@@ -65,7 +65,7 @@ def _groups(f: pq.ParquetFile, from_seq: int, to_seq: int | None) -> list[int]:
     return keep
 
 
-def _hold_last_message(t: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+def hold_last_message(t: pa.Table) -> tuple[pa.Table, pa.Table | None]:
     """Split off the rows of the table's last seq (they may continue in the next row group)."""
     seq = t.column("seq").to_numpy()
     last = seq[-1]

@@ -1,0 +1,187 @@
+"""Trade rows read back from Parquet -> their journal frames, byte for byte, without records (verification).
+
+The inverse of the trades table for messages whose rows have the decoder's layout: rebuilds
+``[symbol, ts, cts, {p, v, side, T, id, bt}]`` as `journal.codec.encode` packs it (numpy arrays as
+ExtType, ids as msgpack strings, block flags as booleans), CRC included, so compaction checksums
+trade files at numba speed. `journal.store.fastbook` does the same for book rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from engine.jit import kernel
+from journal.codec import FRAME_HEAD_SIZE
+from journal.scan import crc32_kernel
+from journal.store.fastbook import _int_size, _put_be, _put_int
+
+#: Map keys in payload order, each as its msgpack fixstr, one after another.
+KEYS = np.frombuffer(b"\xa1p\xa1v\xa4side\xa1T\xa2id\xa2bt", dtype=np.uint8)
+DTYPES = np.frombuffer(b"<f8|i1<i8", dtype=np.uint8)
+
+
+@kernel
+def _ext_size(length: int) -> int:
+    if length == 1 or length == 2 or length == 4 or length == 8 or length == 16:
+        return 2
+    return 3 if length < 256 else 4 if length < 65536 else 6
+
+
+@kernel
+def _count_size(n: int, small: int) -> int:
+    """Header bytes of a msgpack array (small=16) or str (small=32) of n items/bytes."""
+    if n < small:
+        return 1
+    if small == 32 and n < 256:
+        return 2
+    return 3 if n < 65536 else 5
+
+
+@kernel
+def _put_array(out: np.ndarray, q: int, data: np.ndarray, lo: int, n: int, isz: int, dt: int) -> int:
+    """An ExtType numpy array (1-D, dtype DTYPES[dt:dt+3]) of data bytes [lo*isz, (lo+n)*isz)."""
+    length = 13 + n * isz
+    if length == 1 or length == 2 or length == 4 or length == 8 or length == 16:
+        out[q] = 0xD4 + (0 if length == 1 else 1 if length == 2 else 2 if length == 4 else 3 if length == 8 else 4)
+        q += 1
+    elif length < 256:
+        out[q], out[q + 1] = 0xC7, length
+        q += 2
+    elif length < 65536:
+        out[q] = 0xC8
+        _put_be(out, q + 1, length, 2)
+        q += 3
+    else:
+        out[q] = 0xC9
+        _put_be(out, q + 1, length, 4)
+        q += 5
+    out[q], out[q + 1], out[q + 2] = 1, 1, 3
+    out[q + 3], out[q + 4], out[q + 5] = DTYPES[dt], DTYPES[dt + 1], DTYPES[dt + 2]
+    q += 6
+    for i in range(8):
+        out[q + i] = (n >> (8 * i)) & 0xFF
+    q += 8
+    m = n * isz
+    for i in range(m):
+        out[q + i] = data[lo * isz + i]
+    return q + m
+
+
+@kernel
+def _put_count(out: np.ndarray, q: int, n: int, small: int, fix: int, b8: int, b16: int, b32: int) -> int:
+    if n < small:
+        out[q] = fix + n
+        return q + 1
+    if b8 != 0 and n < 256:
+        out[q], out[q + 1] = b8, n
+        return q + 2
+    if n < 65536:
+        out[q] = b16
+        _put_be(out, q + 1, n, 2)
+        return q + 3
+    out[q] = b32
+    _put_be(out, q + 1, n, 4)
+    return q + 5
+
+
+@kernel
+def _body_size(sn: int, ts: int, cts: int, n: int, id_off: np.ndarray, lo: int) -> int:
+    size = 1 + (1 if sn < 32 else 2) + sn + _int_size(ts) + _int_size(cts) + 1 + 17
+    size += 3 * _ext_size(13 + 8 * n) + 3 * 13 + 24 * n + _ext_size(13 + n) + 13 + n
+    size += 2 * _count_size(n, 16) + n
+    for r in range(lo, lo + n):
+        ln = id_off[r + 1] - id_off[r]
+        size += _count_size(ln, 32) + ln
+    return size
+
+
+@kernel
+def encode_trades(seq: np.ndarray, recv: np.ndarray, ts: np.ndarray, cts: np.ndarray, lo: np.ndarray,
+                  n: np.ndarray, price: np.ndarray, size: np.ndarray, side: np.ndarray, t: np.ndarray,
+                  id_off: np.ndarray, id_data: np.ndarray, bt: np.ndarray, sym: np.ndarray,
+                  crc_table: np.ndarray) -> np.ndarray:
+    """The journal frames of trade messages (message i = rows lo[i]..lo[i]+n[i]), one after another."""
+    sn = len(sym)
+    total = 0
+    for i in range(len(seq)):
+        total += FRAME_HEAD_SIZE + _body_size(sn, ts[i], cts[i], n[i], id_off, lo[i])
+    out = np.empty(total, dtype=np.uint8)
+    pb, vb, sb, tb = price.view(np.uint8), size.view(np.uint8), side.view(np.uint8), t.view(np.uint8)
+    q = 0
+    for i in range(len(seq)):
+        start, k, a = q, n[i], lo[i]
+        p = q + FRAME_HEAD_SIZE
+        out[p] = 0x94
+        p = _put_count(out, p + 1, sn, 32, 0xA0, 0xD9, 0xDA, 0xDB)
+        out[p:p + sn] = sym
+        p = _put_int(out, p + sn, ts[i])
+        p = _put_int(out, p, cts[i])
+        out[p] = 0x86
+        p += 1
+        out[p:p + 2] = KEYS[0:2]
+        p = _put_array(out, p + 2, pb, a, k, 8, 0)
+        out[p:p + 2] = KEYS[2:4]
+        p = _put_array(out, p + 2, vb, a, k, 8, 0)
+        out[p:p + 5] = KEYS[4:9]
+        p = _put_array(out, p + 5, sb, a, k, 1, 3)
+        out[p:p + 2] = KEYS[9:11]
+        p = _put_array(out, p + 2, tb, a, k, 8, 6)
+        out[p:p + 3] = KEYS[11:14]
+        p = _put_count(out, p + 3, k, 16, 0x90, 0, 0xDC, 0xDD)
+        for r in range(a, a + k):
+            ln = id_off[r + 1] - id_off[r]
+            p = _put_count(out, p, ln, 32, 0xA0, 0xD9, 0xDA, 0xDB)
+            out[p:p + ln] = id_data[id_off[r]:id_off[r] + ln]
+            p += ln
+        out[p:p + 3] = KEYS[14:17]
+        p = _put_count(out, p + 3, k, 16, 0x90, 0, 0xDC, 0xDD)
+        for r in range(a, a + k):
+            out[p] = 0xC3 if bt[r] else 0xC2
+            p += 1
+        length = p - start - 4
+        for b in range(4):
+            out[start + b] = (length >> (8 * b)) & 0xFF
+        s, rv = seq[i], recv[i]
+        for b in range(8):
+            out[start + 8 + b] = (s >> (8 * b)) & 0xFF
+            out[start + 16 + b] = (rv >> (8 * b)) & 0xFF
+        out[start + 24], out[start + 25], out[start + 26], out[start + 27] = 3, 0, 0, 0
+        c = crc32_kernel(out, start + 8, p, 0, crc_table)
+        for b in range(4):
+            out[start + 4 + b] = (c >> (8 * b)) & 0xFF
+        q = p
+    return out
+
+
+def _np(t: pa.Table, name: str, dtype: type, fill: object = 0) -> np.ndarray:
+    col = t.column(name)
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if arr.null_count:
+        arr = arr.fill_null(fill)
+    return np.ascontiguousarray(arr.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def trade_frames(table: pa.Table, symbol: str) -> bytes | None:
+    """The journal frames of a trades table's messages in row order; None when the symbol is unusual."""
+    from journal.scan import CRC_TABLE
+
+    sym = np.frombuffer(symbol.encode(), dtype=np.uint8)
+    if not 0 < len(sym) < 256:
+        return None
+    seq = _np(table, "seq", np.int64)
+    starts = np.r_[0, np.flatnonzero(seq[1:] != seq[:-1]) + 1]
+    rows = np.diff(np.r_[starts, len(seq)])
+    index = _np(table, "index", np.int64)
+    n = np.where(index[starts] < 0, 0, rows)
+    ids = table.column("trade_id").combine_chunks()
+    ids = ids.fill_null("") if ids.null_count else ids
+    ids = pa.concat_arrays([ids])  # offset 0, own buffers
+    off = np.frombuffer(ids.buffers()[1], dtype=np.int32)[:len(ids) + 1].astype(np.int64)
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8) if ids.buffers()[2] is not None else \
+        np.zeros(0, np.uint8)
+    return encode_trades(seq[starts], _np(table, "recv_ns", np.int64)[starts], _np(table, "ts", np.int64)[starts],
+                         _np(table, "cts", np.int64)[starts], starts.astype(np.int64), n.astype(np.int64),
+                         _np(table, "price", np.float64), _np(table, "size", np.float64),
+                         _np(table, "side", np.int8), _np(table, "trade_time", np.int64), off, data,
+                         _np(table, "block_trade", np.uint8, False), sym, CRC_TABLE).tobytes()
