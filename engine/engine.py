@@ -18,7 +18,7 @@ import numpy as np
 from engine.functions import FUNCTIONS, Compiled, TickContext
 from engine.orderbook import APPLIED, RESET
 from engine.record import Kind, Record, kind_name
-from engine.runs import DeltaRun, KernelRun, checked_run, kernel_run
+from engine.runs import DeltaRun, KernelRun, TradesRun, checked_run, checked_trades_run, kernel_run
 from engine.symbol_state import (
     BOOK_APPLIED,
     INVALIDATING,
@@ -295,6 +295,26 @@ class Engine:
                 i = self._run_segment(state, run, kr, i, notices)
         self.last_seq = int(run.seq[n - 1])
         return Effects((), tuple(notices)) if notices else NOTHING
+
+    def apply_trades_run(self, run: TradesRun) -> Effects:
+        """Apply a run of TRADES records of one symbol: the same state, counters and notices as `apply`
+        of each in order (trade ids deduped per message at its time; the window appended once)."""
+        run = checked_trades_run(run)
+        n = run.n
+        if n == 0:
+            return NOTHING
+        state = self.states.get(run.symbol)
+        if state is None:
+            self._count_stranger(run.symbol, n)
+        elif not state.trades_in_order(run):  # some message would fail: exactly as records
+            notices = [x for i in range(n) for x in self.apply(run.record(i)).notices]
+            return Effects((), tuple(notices)) if notices else NOTHING
+        else:
+            dups = state.apply_trades_run(run)
+            if dups:
+                self._count("trade_duplicates", dups)
+        self.last_seq = int(run.seq[n - 1])
+        return NOTHING
 
     def _run_segment(self, state: SymbolState, run: DeltaRun, kr: KernelRun, start: int,
                      notices: list[Notice]) -> int:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from engine.engine import NOTHING, Engine, Notice, Vector
 from engine.record import Record
-from engine.runs import DeltaRun
+from engine.runs import DeltaRun, TradesRun
 
 
 class Folded(NamedTuple):
@@ -37,16 +37,21 @@ class Fold:
         self.vectors = 0
         self.notices: Counter[str] = Counter()
 
-    def batch(self, records: Iterable[Record | DeltaRun]) -> Folded:
-        """Apply `records` in order (a `DeltaRun` counts as its n records); return every vector and notice."""
+    def batch(self, records: Iterable[Record | DeltaRun | TradesRun]) -> Folded:
+        """Apply `records` in order (a `DeltaRun` or `TradesRun` counts as its n records); return
+        every vector and notice."""
         vectors: list[Vector] = []
         notices: list[Notice] = []
-        apply, apply_deltas = self.engine.apply, self.engine.apply_deltas
+        engine = self.engine
+        apply = engine.apply
         n = 0
         for rec in records:
             if type(rec) is DeltaRun:
                 n += rec.n
-                effects = apply_deltas(rec)
+                effects = engine.apply_deltas(rec)
+            elif type(rec) is TradesRun:
+                n += rec.n
+                effects = engine.apply_trades_run(rec)
             else:
                 n += 1
                 effects = apply(rec)

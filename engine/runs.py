@@ -22,6 +22,7 @@ from engine.orderbook import IX_A, IX_B, IX_COLS, IX_MOVED, IX_U
 from engine.record import Kind, Record
 
 _BOOK_DELTA = int(Kind.BOOK_DELTA)
+_TRADES = int(Kind.TRADES)
 _I64 = np.dtype(np.int64)
 _F64 = np.dtype(np.float64)
 _INT_TYPES = (int, np.integer)
@@ -154,24 +155,111 @@ def _flatten(sides: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return off, np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1])
 
 
-def runs_of(records: Iterable[Record], max_len: int = 1 << 16) -> Iterator[Record | DeltaRun]:
+class TradesRun(NamedTuple):
+    """n TRADES records (messages) of one symbol: message i's trades are rows ``off[i]:off[i + 1]``."""
+
+    symbol: str
+    seq: np.ndarray
+    recv_ns: np.ndarray
+    off: np.ndarray
+    p: np.ndarray
+    v: np.ndarray
+    side: np.ndarray
+    ids: list[str]
+
+    @property
+    def n(self) -> int:
+        """Number of messages (journal records) in the run."""
+        return int(self.seq.shape[0])
+
+    def record(self, i: int) -> Record:
+        """Message i as a Record (``ts``, ``cts`` 0; payload ``p``, ``v``, ``side``, ``id``; no ``T``, ``bt``)."""
+        a, b = int(self.off[i]), int(self.off[i + 1])
+        payload = {"p": self.p[a:b].copy(), "v": self.v[a:b].copy(), "side": self.side[a:b].copy(),
+                   "id": list(self.ids[a:b])}
+        return Record(int(self.seq[i]), int(self.recv_ns[i]), _TRADES, self.symbol, 0, 0, payload)
+
+
+def checked_trades_run(run: TradesRun) -> TradesRun:
+    """Return `run` with contiguous columns (int64 times, float64 p / v, int8 side); ValueError
+    unless its offsets are non-decreasing and every trade column is as long as the last offset."""
+    seq, recv_ns, off = (np.ascontiguousarray(x, dtype=_I64) for x in (run.seq, run.recv_ns, run.off))
+    p, v = (np.ascontiguousarray(x, dtype=_F64) for x in (run.p, run.v))
+    side = np.ascontiguousarray(run.side, dtype=np.int8)
+    n = seq.shape[0]
+    if recv_ns.shape != (n,) or off.shape != (n + 1,) or off[0] != 0 or bool((off[1:] < off[:-1]).any()):
+        raise ValueError(f"trades run {run.symbol}: offsets must be n + 1 non-decreasing entries from 0")
+    m = int(off[n])
+    if p.shape != (m,) or v.shape != (m,) or side.shape != (m,) or len(run.ids) != m:
+        raise ValueError(f"trades run {run.symbol}: p, v, side and ids must hold {m} trades")
+    return TradesRun(run.symbol, seq, recv_ns, off, p, v, side, list(run.ids))
+
+
+def trades_runnable(rec: Record) -> bool:
+    """True when `rec` is a TRADES record a run can carry exactly: 1-D p, v (float64), side (int8), str ids."""
+    if rec.kind != _TRADES or type(rec.payload) is not dict:
+        return False
+    p, v, side, ids = (rec.payload.get(k) for k in ("p", "v", "side", "id"))
+    if not all(isinstance(x, np.ndarray) and x.ndim == 1 for x in (p, v, side)) or type(ids) is not list:
+        return False
+    n = len(ids)
+    return (p.dtype == _F64 and v.dtype == _F64 and side.dtype == np.int8 and p.shape == v.shape == side.shape == (n,)
+            and all(type(i) is str for i in ids))
+
+
+def trades_run_from_records(records: Sequence[Record]) -> TradesRun:
+    """Build the run of `records`: TRADES records of one symbol (ValueError otherwise)."""
+    if not records:
+        raise ValueError("a trades run needs at least one record")
+    symbol = records[0].symbol
+    for r in records:
+        if not trades_runnable(r) or r.symbol != symbol:
+            raise ValueError(f"record seq {r.seq} cannot join the trades run of {symbol}")
+    n = len(records)
+    off = np.zeros(n + 1, dtype=_I64)
+    np.cumsum([len(r.payload["id"]) for r in records], out=off[1:])
+    ids: list[str] = []
+    for r in records:
+        ids.extend(r.payload["id"])
+    return TradesRun(symbol, np.fromiter((r.seq for r in records), _I64, n),
+                     np.fromiter((r.recv_ns for r in records), _I64, n), off,
+                     np.concatenate([r.payload["p"] for r in records]), np.concatenate([r.payload["v"] for r in records]),
+                     np.concatenate([r.payload["side"] for r in records]), ids)
+
+
+def _run_key(rec: Record, trades: bool) -> tuple[Any, ...] | None:
+    """The run a record can join (kind, symbol[, depth]), None when it must stay a record."""
+    if runnable(rec):
+        return (_BOOK_DELTA, rec.symbol, int(rec.payload["depth"]))
+    if trades and trades_runnable(rec):
+        return (_TRADES, rec.symbol)
+    return None
+
+
+def _make_run(key: tuple[Any, ...], records: list[Record]) -> DeltaRun | TradesRun:
+    return delta_run_from_records(records) if key[0] == _BOOK_DELTA else trades_run_from_records(records)
+
+
+def runs_of(records: Iterable[Record], max_len: int = 1 << 16,
+            trades: bool = False) -> Iterator[Record | DeltaRun | TradesRun]:
     """Yield `records` in order with each stretch of consecutive runnable deltas of one (symbol,
-    depth) as one DeltaRun (at most `max_len` deltas); everything else as the Record itself."""
+    depth) as one DeltaRun (and with `trades`, of TRADES records of one symbol as one TradesRun),
+    at most `max_len` records each; everything else as the Record itself."""
     pending: list[Record] = []
-    key: tuple[str, int] | None = None
+    key: tuple[Any, ...] | None = None
     for rec in records:
-        if runnable(rec):
-            k = (rec.symbol, int(rec.payload["depth"]))
+        k = _run_key(rec, trades)
+        if k is not None:
             if k == key and len(pending) < max_len:
                 pending.append(rec)
                 continue
             if pending:
-                yield delta_run_from_records(pending)
+                yield _make_run(key, pending)  # type: ignore[arg-type]
             pending, key = [rec], k
             continue
         if pending:
-            yield delta_run_from_records(pending)
+            yield _make_run(key, pending)  # type: ignore[arg-type]
             pending, key = [], None
         yield rec
     if pending:
-        yield delta_run_from_records(pending)
+        yield _make_run(key, pending)  # type: ignore[arg-type]

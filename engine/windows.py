@@ -371,6 +371,23 @@ class TradeWindow:
                 self._reopen(recv_ns)
             self._cols.append(n, (recv_ns, p, v, side))
 
+    def add_many(self, recv_ns: np.ndarray, p: np.ndarray, v: np.ndarray, side: np.ndarray) -> None:
+        """Append trades received at the non-decreasing int64 times `recv_ns`, one row each, in one go:
+        the same as `add` of each message in order (the caller checks the order beforehand)."""
+        n = recv_ns.shape[0]
+        if len(p) != n or len(v) != n or len(side) != n:
+            raise ValueError(f"trade arrays differ in length: ns {n}, p {len(p)}, v {len(v)}, side {len(side)}")
+        if n:
+            first = int(recv_ns[0])
+            _check_order(self._cols, first, "TradeWindow.add_many")
+            if first <= self._through:
+                self._reopen(first)  # later times lie beyond the reopened bucket: one reopen is all
+            self._cols.append(n, (recv_ns, p, v, side))
+
+    def last_time(self) -> int | None:
+        """Receive time of the newest trade held, None when empty."""
+        return self._cols.last_time()
+
     def _reopen(self, recv_ns: int) -> None:
         """A trade landed in a closed bucket (never in journal order): forget that bucket and later ones."""
         b = self.bucket_ns
@@ -466,6 +483,10 @@ class TradeIdFilter:
             self._seen.update(new)
             self._batches.append((int(recv_ns), new))
         return mask
+
+    def last_time(self) -> int | None:
+        """Receive time of the newest message remembered, None when none is."""
+        return self._batches[-1][0] if self._batches else None
 
     def _split(self, ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
         """Slow path with duplicates: the mask and the fresh ids in message order."""

@@ -20,7 +20,18 @@ from engine import orderbook as ob
 from engine.engine import Engine
 from engine.record import Kind, Record, session, tick
 from engine.replay import Fold
-from engine.runs import DeltaRun, checked_run, delta_run_from_records, kernel_run, runnable, runs_of
+from engine.runs import (
+    DeltaRun,
+    TradesRun,
+    checked_run,
+    checked_trades_run,
+    delta_run_from_records,
+    kernel_run,
+    runnable,
+    runs_of,
+    trades_run_from_records,
+    trades_runnable,
+)
 from engine.windows import EventTimes
 from tests.conftest import SOL_DOGE_FRAMES, XRP_OB500
 from tools.registry_file import default_registry
@@ -63,23 +74,27 @@ def split_into_runs(records: list[Record], rng: random.Random, cut: float = 0.25
     """Group consecutive deltas of one (symbol, depth) into runs, cutting at random points.
 
     Written independently of `runs_of`: a stretch is cut before a delta with probability `cut`,
-    and a stretch of one is passed either as its record or as a run of one.
+    and a stretch of one is passed either as its record or as a run of one. TRADES records of one
+    symbol are grouped into TradesRuns the same way.
     """
     items: list[Any] = []
     group: list[Record] = []
 
     def flush() -> None:
         if group:
-            items.append(group[0] if len(group) == 1 and rng.random() < 0.5 else delta_run_from_records(group))
+            make = delta_run_from_records if group[0].kind == Kind.BOOK_DELTA else trades_run_from_records
+            items.append(group[0] if len(group) == 1 and rng.random() < 0.5 else make(group))
             group.clear()
 
+    def key(rec: Record) -> tuple:
+        return (rec.kind, rec.symbol, rec.payload.get("depth"))
+
     for rec in records:
-        if not runnable(rec):
+        if not (runnable(rec) or trades_runnable(rec)):
             flush()
             items.append(rec)
             continue
-        same = group and (group[0].symbol, group[0].payload["depth"]) == (rec.symbol, rec.payload["depth"])
-        if not same or rng.random() < cut:
+        if not group or key(group[0]) != key(rec) or rng.random() < cut:
             flush()
         group.append(rec)
     flush()
@@ -107,7 +122,7 @@ def wide(seed: int, bid: bool, n: int) -> np.ndarray:
 def step(draw: st.DrawFn) -> tuple:
     """One raw step of a stream; `build` turns steps into numbered records."""
     kind = draw(st.sampled_from(["delta"] * 30 + ["snap"] * 3 + ["rest"] * 3 + ["tick"] * 3
-                                + ["down", "up", "wide", "trades", "stranger", "bad"]))
+                                + ["down", "up", "wide", "trades", "trades_burst", "stranger", "bad"]))
     sym = draw(st.sampled_from(SYMBOLS[:1] * 3 + SYMBOLS[1:]))
     depth = draw(st.sampled_from(DEPTHS[-1:] * 4 + DEPTHS[:-1]))
     wild = draw(st.integers(0, 12)) == 0
@@ -117,6 +132,16 @@ def step(draw: st.DrawFn) -> tuple:
     offset = draw(st.sampled_from([1] * 24 + [0, -2, 2, 5, None]))
     dt = draw(st.sampled_from([0, 0, 1, 1_000, 50_000_000, 300_000_000, 900_000_000]))
     return kind, sym, depth, bids, asks, offset, dt, draw(st.integers(0, 2 ** 16))
+
+
+def trades_record(t: int, sym: str, seed: int) -> Record:
+    """0 to 3 trades; ids repeat across messages and sometimes inside one (duplicates)."""
+    k = seed % 4
+    ids = [str((seed >> 2) % 40 + j * (seed % 3)) for j in range(k)]
+    return Record(0, t, int(Kind.TRADES), sym, 0, 0, {
+        "p": np.array([GRID[SPLIT + j] for j in range(k)]), "v": np.arange(1.0, k + 1.0),
+        "side": np.array([1 - 2 * (j % 2) for j in range(k)], dtype=np.int8),
+        "T": np.full(k, t // 1_000_000), "id": ids, "bt": [False] * k})
 
 
 def build(steps: list[tuple]) -> list[Record]:
@@ -139,10 +164,10 @@ def build(steps: list[tuple]) -> list[Record]:
             k = Kind.GATEWAY_DOWN if kind == "down" else Kind.GATEWAY_UP
             recs.append(Record(0, t, int(k), "", 0, 0, {"reason": "test", "silent_ms": 0}))
             continue
-        if kind == "trades":
-            recs.append(Record(0, t, int(Kind.TRADES), sym, 0, 0, {
-                "p": np.array([GRID[SPLIT]]), "v": np.array([1.0]), "side": np.array([1], dtype=np.int8),
-                "T": np.array([t // 1_000_000]), "id": [str(seed % 50)], "bt": [False]}))
+        if kind in ("trades", "trades_burst"):  # a burst: several messages in a row
+            for b in range(1 + (seed % 5 if kind == "trades_burst" else 0)):
+                recs.append(trades_record(t + b * (seed % 3) * 1_000_000, sym, seed + 7 * b))
+            t += 4 * 2_000_000
             continue
         prev = u.get(key, 1_000)
         nu = 1 if offset is None else max(1, prev + offset)
@@ -184,18 +209,21 @@ def test_runs_at_random_split_points_equal_per_record_apply(steps: list[tuple], 
     assert got[1:] == want[1:]
     for key in want[3]:
         event(key)
+    event("trades runs" if any(type(i) is TradesRun for i in items) else "no trades runs")
     longest = max((i.n for i in items if type(i) is DeltaRun), default=0)
     event(f"longest run {'>= 8' if longest >= 8 else '2-7' if longest >= 2 else '< 2'}")
 
 
 def random_steps(rng: random.Random, n: int) -> list[tuple]:
     """`n` steps like `step` draws them, from a seeded generator: long streams with long runs."""
-    kinds = ["delta"] * 60 + ["snap"] * 2 + ["rest"] * 2 + ["tick"] * 2 + ["down", "up", "wide", "trades",
-                                                                           "stranger", "bad"]
+    kinds = ["delta"] * 60 + ["snap"] * 2 + ["rest"] * 2 + ["tick"] * 2 + ["trades"] * 8 + [
+        "down", "up", "wide", "stranger", "bad"]
     out = []
     book = (SYMBOLS[0], DEPTHS[-1])
     for _ in range(n):
         kind = rng.choice(kinds)
+        if kind == "trades" and rng.random() < 0.5:
+            kind = "trades_burst"
         if rng.random() < 0.15:  # the stream stays on one book for a while, then moves on
             book = (rng.choice(SYMBOLS[:1] * 3 + SYMBOLS[1:]), rng.choice(DEPTHS[-1:] * 4 + DEPTHS[:-1]))
         wild = rng.random() < 0.03
@@ -496,3 +524,65 @@ def test_real_captures_replay_identically_as_runs(shared_bybit: Path, tmp_path: 
         results.append(outcome(engine, fold, items))
     assert results[1] == results[0] and results[2] == results[0]
     assert results[0][1]  # vectors were compared
+
+
+# --- trades runs -------------------------------------------------------------------------------------
+
+def trades_msg(t: int, *rows: tuple[float, float, int, str], sym: str = "AUSDT") -> Record:
+    return Record(0, t, int(Kind.TRADES), sym, 0, 0, {
+        "p": np.array([r[0] for r in rows], dtype=np.float64), "v": np.array([r[1] for r in rows], dtype=np.float64),
+        "side": np.array([r[2] for r in rows], dtype=np.int8), "T": np.full(len(rows), t // 1_000_000),
+        "id": [r[3] for r in rows], "bt": [False] * len(rows)})
+
+
+def test_trades_run_dedupes_per_message_and_sums_like_records() -> None:
+    recs = numbered([trades_msg(T0 + 1, (1.0, 2.0, 1, "a"), (1.5, 1.0, -1, "b")),
+                     trades_msg(T0 + 2),                                       # no trades
+                     trades_msg(T0 + 3, (2.0, 1.0, 1, "a"), (2.5, 4.0, 1, "c"), (2.5, 4.0, 1, "c")),
+                     trades_msg(T0 + 2 * NS, (3.0, 1.0, -1, "d")), tick(T0 + NS)])
+    run = trades_run_from_records(recs[1:5])
+    assert run.off.tolist() == [0, 2, 2, 5, 6] and run.ids == ["a", "b", "a", "c", "c", "d"]
+    assert run.side.dtype == np.int8 and run.recv_ns.tolist() == [T0 + 1, T0 + 2, T0 + 3, T0 + 2 * NS]
+    engine = Engine(REGISTRY, SYMBOLS)
+    fold = Fold(engine)
+    got = outcome(engine, fold, [recs[0], run, recs[5]])
+    assert got == per_record(recs)
+    assert engine.counters["trade_duplicates"] == 2 and fold.records == 6
+    assert len(engine.states["AUSDT"].trades) == 4  # a, b, c (once), d
+    back = run.record(2)
+    assert back.payload["id"] == ["a", "c", "c"] and back.payload["p"].tolist() == [2.0, 2.5, 2.5]
+
+
+def test_trades_run_with_time_going_back_fails_per_message_as_records_do() -> None:
+    recs = numbered([trades_msg(T0 + 10, (1.0, 1.0, 1, "a")), trades_msg(T0 + 5, (1.0, 1.0, 1, "b")),
+                     trades_msg(T0 + 12, (1.0, 1.0, 1, "c")), trades_msg(T0 + 11, (1.0, 1.0, 1, "a"))])
+    want = per_record(recs)
+    assert want[3]["apply_error"] >= 1 and [n.seq for n in want[2]] == [3, 5]
+    for cut in (0, 1, 2):
+        items = [recs[0], *recs[1:1 + cut]] + [trades_run_from_records(recs[1 + cut:])]
+        engine = Engine(REGISTRY, SYMBOLS)
+        assert outcome(engine, Fold(engine), items) == want
+
+
+def test_trades_runs_of_strangers_count_per_message() -> None:
+    recs = numbered([trades_msg(T0 + i, (1.0, 1.0, 1, str(i)), sym=STRANGER) for i in range(3)])
+    engine = Engine(REGISTRY, SYMBOLS)
+    items = list(runs_of(recs, trades=True))
+    assert type(items[1]) is TradesRun and items[1].n == 3
+    assert outcome(engine, Fold(engine), items) == per_record(recs)
+    assert engine.counters["unknown_symbol"] == 3
+
+
+def test_checked_trades_run_refuses_inconsistent_columns() -> None:
+    run = trades_run_from_records([trades_msg(T0, (1.0, 1.0, 1, "a")).with_seq(1)])
+    assert checked_trades_run(run).ids == ["a"]
+    for bad in (run._replace(off=np.array([0, 2])), run._replace(off=np.array([1, 1])),
+                run._replace(ids=[]), run._replace(side=np.array([1, 1]))):
+        with pytest.raises(ValueError, match="trades run AUSDT"):
+            checked_trades_run(bad)
+    odd = trades_msg(T0, (1.0, 1.0, 1, "a"))
+    assert trades_runnable(odd)
+    assert not trades_runnable(odd._replace(payload={**odd.payload, "id": [7]}))
+    assert not trades_runnable(odd._replace(payload={**odd.payload, "side": np.array([1])}))
+    with pytest.raises(ValueError, match="seq 0"):
+        trades_run_from_records([odd, odd._replace(symbol="BUSDT")])
