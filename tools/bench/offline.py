@@ -324,11 +324,15 @@ def bench_scaling(root: Path, symbols: list[str], seconds: int, scales: list[int
         rows.append({**base, "path": "journal", **_child_runs("journal", data / "journal", warm / "journal",
                                                                info.records, repeats)})
         _scaling_row(rows[-1])
+        t0 = time.perf_counter()
         store = _try_compact(data / "journal", data / "store") if warm_store else None
+        compaction = {"compaction_s": time.perf_counter() - t0}
+        compaction["compaction_records_per_s"] = info.records / compaction["compaction_s"]
         if store is None:
             rows.append({**base, "path": "store", "status": f"{NA}: compaction or replay_store"})
         else:
-            rows.append({**base, "path": "store", **_child_runs("store", store, warm_store, info.records, repeats)})
+            rows.append({**base, "path": "store", **_child_runs("store", store, warm_store, info.records, repeats),
+                         **compaction})
         _scaling_row(rows[-1])
         shutil.rmtree(data)
     return rows
@@ -457,5 +461,7 @@ def _scaling_row(r: dict[str, Any]) -> None:
     if "status" in r:
         print(f"  {r['scale']:>14}  {r['path']:>14}  {r['status']}")
     else:
-        print("  " + "  ".join(f"{_fmt(r[c]):>14}" for c in _SCALING_COLUMNS))
+        extra = f"  (compaction {_fmt(r['compaction_s'])} s, {_fmt(r['compaction_records_per_s'])} records/s)" \
+            if "compaction_s" in r else ""
+        print("  " + "  ".join(f"{_fmt(r[c]):>14}" for c in _SCALING_COLUMNS) + extra)
     sys.stdout.flush()
