@@ -44,6 +44,7 @@ from journal.reader import Chunk, JournalReader, check_journal_dir
 from journal.segment import list_segments, scan_segment
 from journal.store.config import StoreConfig
 from journal.store.fastbook import book_table, chunk_books, gather_bytes
+from journal.store.fasttrades import chunk_trades, trades_table
 from journal.store.layout import TABLES
 from journal.store.manifest import FileEntry, Manifest, RunEntry, SegmentEntry
 from journal.store.parts import PartWriter, publish, verify_file
@@ -210,11 +211,15 @@ class _Run:
         lens = f.length[sel].astype(np.int64)
         seqs, recvs, kinds = f.seq[sel].astype(np.int64), f.recv_ns[sel].astype(np.int64), f.kind[sel]
         books = chunk_books(buf, starts, lens, kinds, recvs)
+        trades = chunk_trades(buf, starts, lens, kinds, recvs)
         parts: dict[tuple[str, str, str], list[tuple[np.ndarray, pa.Table]]] = {}
         for key, rows in books.parts.items():
             pos = books.pos[rows]
             parts.setdefault(key, []).append((pos, book_table(key[0], buf, books.cols[rows], seqs[pos], recvs[pos])))
-        slow = np.flatnonzero(~books.taken)
+        for key, rows in trades.parts.items():
+            pos = trades.pos[rows]
+            parts.setdefault(key, []).append((pos, trades_table(buf, trades.cols[rows], seqs[pos], recvs[pos])))
+        slow = np.flatnonzero(~(books.taken | trades.taken))
         if len(slow):
             recs = _decode(memoryview(chunk.data), starts[slow].tolist(), (starts[slow] + lens[slow]).tolist(),
                            seqs[slow].tolist(), recvs[slow].tolist(), kinds[slow].tolist())

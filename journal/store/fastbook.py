@@ -355,21 +355,19 @@ class ChunkBooks(NamedTuple):
     parts: dict[tuple[str, str, str], np.ndarray]  #: partition -> rows of pos/cols, ascending
 
 
-def chunk_books(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, kinds: np.ndarray,
-                recv: np.ndarray) -> ChunkBooks:
-    """Parse the book frames among the selected frames of a chunk; partition those that fit."""
+def fast_partitions(buf: np.ndarray, frames: np.ndarray, sp: np.ndarray, sn: np.ndarray, kinds: np.ndarray,
+                    recv: np.ndarray, tables: dict[int, str]) -> tuple[np.ndarray, dict[tuple[str, str, str], np.ndarray]]:
+    """Which parsed frames have a usable symbol, and their (table, date, symbol) partitions.
+
+    `frames` are positions into the selection of the frames parsed (symbol at sp/sn in buf);
+    returns a keep mask over them and, per partition, the kept rows (indices into `frames`), ascending.
+    """
     from journal.store.layout import NS_PER_DAY, date_of
     from journal.store.tables import symbol_ok
 
-    taken = np.zeros(len(starts), dtype=bool)
-    book = np.flatnonzero((kinds == 1) | (kinds == 2))
-    if not len(book):
-        return ChunkBooks(taken, book, np.zeros((0, 11), np.int64), {})
-    cols = np.zeros((len(book), 11), dtype=np.int64)
-    ok = parse_books(buf, starts[book], lengths[book], KEYS, cols)
-    ok &= (cols[:, 2] >= -(1 << 31)) & (cols[:, 2] < (1 << 31))
-    keys = symbol_keys(buf, cols[:, 5], cols[:, 6])
+    keys = symbol_keys(buf, sp, sn)
     uniq, inv = np.unique(keys.view(np.dtype((np.void, SYM_MAX + 1))).ravel(), return_inverse=True)
+    inv = inv.ravel()
     names, valid = [], np.zeros(len(uniq), dtype=bool)
     for i, u in enumerate(uniq):
         raw = bytes(u)
@@ -379,20 +377,34 @@ def chunk_books(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, kinds:
             name = ""
         names.append(name)
         valid[i] = symbol_ok(name)
-    ok &= valid[inv.ravel()]
-    rows = np.flatnonzero(ok)
-    taken[book[rows]] = True
-    pos, cols, sym = book[rows], cols[rows], inv.ravel()[rows]
-    kind, day = kinds[pos].astype(np.int64), recv[pos] // NS_PER_DAY
+    keep = valid[inv]
+    rows = np.flatnonzero(keep)
+    kind, day, sym = kinds[frames[rows]].astype(np.int64), recv[frames[rows]] // NS_PER_DAY, inv[rows]
     order = np.lexsort((sym, day, kind))
     k_s, d_s, s_s = kind[order], day[order], sym[order]
     cut = np.flatnonzero((k_s[1:] != k_s[:-1]) | (d_s[1:] != d_s[:-1]) | (s_s[1:] != s_s[:-1])) + 1
     parts = {}
     for lo, hi in zip(np.r_[0, cut].tolist(), np.r_[cut, len(order)].tolist(), strict=True):
         if hi > lo:
-            parts[(_KIND_TABLE[int(k_s[lo])], date_of(int(d_s[lo]) * NS_PER_DAY), names[int(s_s[lo])])] = \
-                np.sort(order[lo:hi])
-    return ChunkBooks(taken, pos, cols, parts)
+            key = (tables[int(k_s[lo])], date_of(int(d_s[lo]) * NS_PER_DAY), names[int(s_s[lo])])
+            parts[key] = np.sort(rows[order[lo:hi]])
+    return keep, parts
+
+
+def chunk_books(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, kinds: np.ndarray,
+                recv: np.ndarray) -> ChunkBooks:
+    """Parse the book frames among the selected frames of a chunk; partition those that fit."""
+    taken = np.zeros(len(starts), dtype=bool)
+    book = np.flatnonzero((kinds == 1) | (kinds == 2))
+    cols = np.zeros((len(book), 11), dtype=np.int64)
+    if not len(book):
+        return ChunkBooks(taken, book, cols, {})
+    ok = parse_books(buf, starts[book], lengths[book], KEYS, cols)
+    ok &= (cols[:, 2] >= -(1 << 31)) & (cols[:, 2] < (1 << 31))
+    good = np.flatnonzero(ok)
+    keep, parts = fast_partitions(buf, book[good], cols[good, 5], cols[good, 6], kinds, recv, _KIND_TABLE)
+    taken[book[good[keep]]] = True
+    return ChunkBooks(taken, book[good], cols[good], parts)
 
 
 def book_table(table: str, buf: np.ndarray, cols: np.ndarray, seq: np.ndarray, recv: np.ndarray) -> pa.Table:

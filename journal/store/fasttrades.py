@@ -14,7 +14,7 @@ import pyarrow as pa
 from engine.jit import kernel
 from journal.codec import FRAME_HEAD_SIZE
 from journal.scan import crc32_kernel
-from journal.store.fastbook import _int_size, _put_be, _put_int
+from journal.store.fastbook import ChunkBooks, _int, _int_size, _put_be, _put_int, fast_partitions
 
 #: Map keys in payload order, each as its msgpack fixstr, one after another.
 KEYS = np.frombuffer(b"\xa1p\xa1v\xa4side\xa1T\xa2id\xa2bt", dtype=np.uint8)
@@ -185,3 +185,209 @@ def trade_frames(table: pa.Table, symbol: str) -> bytes | None:
                          _np(table, "price", np.float64), _np(table, "size", np.float64),
                          _np(table, "side", np.int8), _np(table, "trade_time", np.int64), off, data,
                          _np(table, "block_trade", np.uint8, False), sym, CRC_TABLE).tobytes()
+
+
+# -- parsing: trade frames straight from journal bytes ---------------------------------------------
+
+@kernel
+def _ext_at(buf: np.ndarray, p: int, end: int, dt: int, isz: int) -> tuple[bool, int, int, int]:
+    """A 1-D numpy ExtType of dtype DTYPES[dt:dt+3] at p: (ok, data offset, n, next p)."""
+    if p + 2 > end:
+        return False, 0, 0, p
+    b = np.int64(buf[p])
+    if 0xD4 <= b <= 0xD8:
+        length, q = np.int64(1) << (b - 0xD4), p + 1
+    elif b == 0xC7:
+        length, q = np.int64(buf[p + 1]), p + 2
+    elif b == 0xC8 and p + 3 <= end:
+        length, q = (np.int64(buf[p + 1]) << 8) | np.int64(buf[p + 2]), p + 3
+    elif b == 0xC9 and p + 5 <= end:
+        length = ((np.int64(buf[p + 1]) << 24) | (np.int64(buf[p + 2]) << 16) | (np.int64(buf[p + 3]) << 8)
+                  | np.int64(buf[p + 4]))
+        q = p + 5
+    else:
+        return False, 0, 0, p
+    h = q + 1
+    if length < 13 or h + length > end or buf[q] != 1 or buf[h] != 1 or buf[h + 1] != 3:
+        return False, 0, 0, p
+    if buf[h + 2] != DTYPES[dt] or buf[h + 3] != DTYPES[dt + 1] or buf[h + 4] != DTYPES[dt + 2]:
+        return False, 0, 0, p
+    n = np.int64(0)
+    for i in range(7, -1, -1):
+        n = (n << 8) | np.int64(buf[h + 5 + i])
+    if n < 0 or length != 13 + n * isz:
+        return False, 0, 0, p
+    return True, h + 13, n, h + length
+
+
+@kernel
+def _count_at(buf: np.ndarray, p: int, end: int, small: int, fix: int, b8: int, b16: int,
+              b32: int) -> tuple[bool, int, int]:
+    """A msgpack array (fix 0x90) or str (fix 0xa0) header at p: (ok, count, next p)."""
+    if p >= end:
+        return False, 0, p
+    b = np.int64(buf[p])
+    if fix <= b < fix + small:
+        return True, b - fix, p + 1
+    if b8 != 0 and b == b8 and p + 2 <= end:
+        return True, np.int64(buf[p + 1]), p + 2
+    if b == b16 and p + 3 <= end:
+        return True, (np.int64(buf[p + 1]) << 8) | np.int64(buf[p + 2]), p + 3
+    if b == b32 and p + 5 <= end:
+        return True, ((np.int64(buf[p + 1]) << 24) | (np.int64(buf[p + 2]) << 16) | (np.int64(buf[p + 3]) << 8)
+                      | np.int64(buf[p + 4])), p + 5
+    return False, 0, p
+
+
+@kernel
+def _key_at(buf: np.ndarray, p: int, end: int, k0: int, k1: int) -> bool:
+    if p + k1 - k0 > end:
+        return False
+    for i in range(k1 - k0):
+        if buf[p + i] != KEYS[k0 + i]:
+            return False
+    return True
+
+
+@kernel
+def _trade_head(buf: np.ndarray, p: int, end: int, out: np.ndarray) -> int:
+    """Symbol, ts, cts and the map header: out[0:4]; the position after it, or -1."""
+    if p + 3 > end or buf[p] != 0x94:
+        return -1
+    ok, sn, sp = _count_at(buf, p + 1, end, 32, 0xA0, 0xD9, 0xDA, 0xDB)
+    if not ok or sn == 0 or sn > 64 or sp + sn > end:
+        return -1
+    ok, ts, q = _int(buf, sp + sn, end)
+    if not ok:
+        return -1
+    ok, cts, q = _int(buf, q, end)
+    if not ok or q >= end or buf[q] != 0x86:
+        return -1
+    out[0], out[1], out[2], out[3] = ts, cts, sp, sn
+    return q + 1
+
+
+@kernel
+def _trade_arrays(buf: np.ndarray, q: int, end: int, out: np.ndarray) -> int:
+    """The p, v, side and T arrays (equal lengths): out[4:9]; the position after them, or -1."""
+    n = np.int64(-1)
+    for k, (k0, k1, dt, isz) in enumerate(((0, 2, 0, 8), (2, 4, 0, 8), (4, 9, 3, 1), (9, 11, 6, 8))):
+        if not _key_at(buf, q, end, k0, k1):
+            return -1
+        ok, at, m, q = _ext_at(buf, q + k1 - k0, end, dt, isz)
+        if not ok or (n >= 0 and m != n):
+            return -1
+        n = m
+        out[5 + k] = at
+    out[4] = n
+    return q
+
+
+@kernel
+def _trade_tail(buf: np.ndarray, q: int, end: int, n: int, out: np.ndarray) -> bool:
+    """The id strings and bt booleans of n trades, ending the body: out[9:12]."""
+    if not _key_at(buf, q, end, 11, 14):
+        return False
+    ok, m, q = _count_at(buf, q + 3, end, 16, 0x90, 0, 0xDC, 0xDD)
+    if not ok or m != n:
+        return False
+    ida, idb = q, 0
+    for _ in range(n):
+        ok, ln, q = _count_at(buf, q, end, 32, 0xA0, 0xD9, 0xDA, 0xDB)
+        if not ok or q + ln > end:
+            return False
+        q += ln
+        idb += ln
+    if not _key_at(buf, q, end, 14, 17):
+        return False
+    ok, m, q = _count_at(buf, q + 3, end, 16, 0x90, 0, 0xDC, 0xDD)
+    if not ok or m != n or q + n != end:
+        return False
+    for i in range(n):
+        if buf[q + i] != 0xC2 and buf[q + i] != 0xC3:
+            return False
+    out[9], out[10], out[11] = ida, idb, q
+    return True
+
+
+@kernel
+def _parse_trade(buf: np.ndarray, p: int, end: int, out: np.ndarray) -> bool:
+    """One trades body into out: ts, cts, sym_p, sym_n, n, p_at, v_at, side_at, T_at, id_at, id_bytes, bt_at."""
+    q = _trade_head(buf, p, end, out)
+    if q < 0:
+        return False
+    q = _trade_arrays(buf, q, end, out)
+    return q >= 0 and _trade_tail(buf, q, end, out[4], out)
+
+
+@kernel
+def parse_trades(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Parse trades bodies of frames at `starts`; out[i] as in `_parse_trade`; ok flags."""
+    ok = np.zeros(len(starts), dtype=np.bool_)
+    for i in range(len(starts)):
+        ok[i] = _parse_trade(buf, starts[i] + FRAME_HEAD_SIZE, starts[i] + lengths[i], out[i])
+    return ok
+
+
+@kernel
+def gather_trades(buf: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                                np.ndarray, np.ndarray, np.ndarray]:
+    """Flat per-trade columns of parsed messages: price, size, side, T, id offsets (int32), id bytes, bt."""
+    total, nbytes = 0, 0
+    for i in range(len(cols)):
+        total += cols[i, 4]
+        nbytes += cols[i, 10]
+    price, size = np.empty(total, np.float64), np.empty(total, np.float64)
+    side, t = np.empty(total, np.int8), np.empty(total, np.int64)
+    id_off, id_data, bt = np.zeros(total + 1, np.int32), np.empty(nbytes, np.uint8), np.empty(total, np.bool_)
+    pb, vb, sb, tb = price.view(np.uint8), size.view(np.uint8), side.view(np.uint8), t.view(np.uint8)
+    r, d = 0, 0
+    for i in range(len(cols)):
+        n = cols[i, 4]
+        pb[8 * r:8 * (r + n)] = buf[cols[i, 5]:cols[i, 5] + 8 * n]
+        vb[8 * r:8 * (r + n)] = buf[cols[i, 6]:cols[i, 6] + 8 * n]
+        sb[r:r + n] = buf[cols[i, 7]:cols[i, 7] + n]
+        tb[8 * r:8 * (r + n)] = buf[cols[i, 8]:cols[i, 8] + 8 * n]
+        q = cols[i, 9]
+        for j in range(n):
+            ok, ln, q = _count_at(buf, q, len(buf), 32, 0xA0, 0xD9, 0xDA, 0xDB)
+            id_data[d:d + ln] = buf[q:q + ln]
+            q += ln
+            d += ln
+            id_off[r + j + 1] = d
+            bt[r + j] = buf[cols[i, 11] + j] == 0xC3
+        r += n
+    return price, size, side, t, id_off, id_data, bt
+
+
+def chunk_trades(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, kinds: np.ndarray,
+                 recv: np.ndarray) -> ChunkBooks:
+    """Parse the trades frames among the selected frames of a chunk; partition those that fit."""
+    taken = np.zeros(len(starts), dtype=bool)
+    tr = np.flatnonzero(kinds == 3)
+    cols = np.zeros((len(tr), 12), dtype=np.int64)
+    if not len(tr):
+        return ChunkBooks(taken, tr, cols, {})
+    good = np.flatnonzero(parse_trades(buf, starts[tr], lengths[tr], cols))
+    keep, parts = fast_partitions(buf, tr[good], cols[good, 2], cols[good, 3], kinds, recv, {3: "raw_trades"})
+    taken[tr[good[keep]]] = True
+    return ChunkBooks(taken, tr[good], cols[good], parts)
+
+
+def trades_table(buf: np.ndarray, cols: np.ndarray, seq: np.ndarray, recv: np.ndarray) -> pa.Table:
+    """The trades table of parsed messages (one row per trade; an empty message keeps one null row)."""
+    from journal.store.tables import SCHEMAS, _row_plan, _spread
+
+    price, size, side, t, id_off, id_data, bt = gather_trades(buf, np.ascontiguousarray(cols))
+    lens = cols[:, 4]
+    rows, index, has = _row_plan(lens)
+    ids = pa.StringArray.from_buffers(len(price), pa.py_buffer(id_off), pa.py_buffer(id_data))
+    if not has.all():
+        ids = ids.take(pa.array(np.cumsum(has) - 1, mask=~has))
+    r = np.repeat(recv, rows)
+    ra = pa.array(r)
+    arrays = [pa.array(np.repeat(seq, rows)), ra, ra.view(pa.timestamp("ns", tz="UTC")),
+              pa.array(np.repeat(cols[:, 0], rows)), pa.array(np.repeat(cols[:, 1], rows)), pa.array(index),
+              _spread(t, has, pa.int64()), _spread(price, has, pa.float64()), _spread(size, has, pa.float64()),
+              _spread(side, has, pa.int8()), ids, _spread(bt, has, pa.bool_())]
+    return pa.Table.from_arrays(arrays, schema=SCHEMAS["raw_trades"])
