@@ -413,7 +413,7 @@ class Engine:
             "session": self.session,
             "last_seq": self.last_seq,
             "last_tick_ns": self.last_tick_ns,
-            "counters": self.counters,
+            "counters": dict(sorted(self.counters.items())),  # bytes independent of first-seen order
             "states": {s: self.states[s].to_state() for s in self.symbols},
             "values": {s: self.values[s].tobytes() for s in self.symbols},
             "norm": {s: {str(i): ts.to_state() for i, ts in self.norm[s].items()} for s in self.symbols},

@@ -190,3 +190,21 @@ def test_a_malformed_record_is_an_error_notice_and_the_engine_keeps_going() -> N
     assert engine.counters["apply_error"] == 1
     (vector,) = engine.apply(tick_at(1)).vectors
     assert vector.book_valid == 1 and vector.values[0] == 100.25
+
+
+def test_checkpoint_bytes_do_not_depend_on_the_order_counters_were_first_seen() -> None:
+    """Independent records of two symbols in either order (a stale delta, a duplicate trade): same bytes."""
+    reg = registry("{name: mid, function: mid_price}")
+    head = [snap(0.1, [(100.0, 1.0)], [(100.5, 2.0)], u=10)._replace(seq=1, symbol="AUSDT"),
+            trades(0.2, (1.0, 1.0, 1, "t"))._replace(seq=2, symbol="BUSDT")]
+    stale = delta(0.3, 10, [(100.0, 5.0)], [])._replace(seq=3, symbol="AUSDT")
+    dup = trades(0.4, (1.0, 1.0, 1, "t"))._replace(seq=4, symbol="BUSDT")
+    last = tick_at(1)._replace(seq=5)
+    engines = [Engine(reg, ["AUSDT", "BUSDT"]) for _ in range(2)]
+    for engine, order in zip(engines, ([stale, dup], [dup, stale]), strict=True):
+        for r in [*head, *order, last]:
+            engine.apply(r)
+    assert list(engines[0].counters) != list(engines[1].counters)  # first seen in different orders
+    assert engines[0].counters == engines[1].counters == {"book_recovered": 1, "book_stale": 1,
+                                                          "trade_duplicates": 1}
+    assert engines[0].checkpoint() == engines[1].checkpoint()
