@@ -64,6 +64,7 @@ def test_bench_offline_prints_every_figure_with_a_number_or_not_available(tmp_pa
     (["--scale", "1,x"], "--scale '1,x'"),
     (["--scale", "0"], "must be >= 1"),
     (["--seconds", "1"], "--seconds 1"),
+    (["--seconds", "86400", "--symbols", "100"], "records in memory"),
     (["--dir", "/nonexistent/x"], "--dir /nonexistent/x"),
 ])
 def test_bench_offline_mistakes_are_one_line_exit_2(argv: list[str], needle: str, capsys) -> None:  # noqa: ANN001
