@@ -30,6 +30,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,7 +250,7 @@ class _Run:
             w = self.writers[key] = PartWriter(self.hot, key, self.run, len(self.writers), self.cfg.row_group_rows,
                                                self.cfg.compression_level)
         frames = gather_bytes(buf, starts[pos], lens[pos])
-        w.add(table, [frames.tobytes()], int(seqs[pos[0]]), int(seqs[pos[-1]]), len(pos))
+        w.add(table, [frames], int(seqs[pos[0]]), int(seqs[pos[-1]]), len(pos))
         self.records += len(pos)
 
     def _track(self, name: str, seqs: np.ndarray) -> None:
@@ -278,8 +279,10 @@ def _write_and_verify(state: _Run, hook: Hook | None) -> list[FileEntry]:
     """Close every temp file, verify it, rename it to its final name; the new manifest entries."""
     tmps = [(w, w.close()) for w in state.writers.values()]
     _step(hook, "written")
-    for w, tmp in tmps:
-        verify_file(tmp, w.table, w.symbol, w.records, w.hash.hexdigest())
+    # Parquet reads, the frame-rebuilding kernels and hashing release the GIL: verify files side by side.
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        list(pool.map(lambda wt: verify_file(wt[1], wt[0].table, wt[0].symbol, wt[0].records,
+                                             wt[0].hash.hexdigest()), tmps))
     _step(hook, "verified")
     entries = []
     for w, tmp in tmps:

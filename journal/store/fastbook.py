@@ -264,8 +264,9 @@ def _put_levels(out: np.ndarray, q: int, px: np.ndarray, sz: np.ndarray, lo: int
     pb, sb = px.view(np.uint8), sz.view(np.uint8)
     for j in range(n):
         k = 8 * (lo + j)
-        out[q:q + 8] = pb[k:k + 8]
-        out[q + 8:q + 16] = sb[k:k + 8]
+        for b in range(8):
+            out[q + b] = pb[k + b]
+            out[q + 8 + b] = sb[k + b]
         q += 16
     return q
 

@@ -40,7 +40,7 @@ class FileEntry(NamedTuple):
     records: int
     first_seq: int
     last_seq: int
-    checksum: str  #: hex blake2b over the codec frames of the file's rebuilt records, in seq order
+    checksum: str  #: hex SHA-256 over the codec frames of the file's rebuilt records, in seq order
     bytes: int
     location: str = "hot"  #: "hot" | "archive"
     run: int = 0

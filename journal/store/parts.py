@@ -1,7 +1,7 @@
 """Writing and verifying one store file: temp file, row groups, read back, checksum, rename.
 
 A file is written as ``.tmp-<run>-<n>.parquet`` in its partition directory, fsynced, read back
-whole and checked (record count and a blake2b checksum over the codec frames of the rebuilt
+whole and checked (record count and a SHA-256 checksum over the codec frames of the rebuilt
 records, which must equal the one taken over the original journal frames), and only then renamed
 to ``part-<first_seq>-<last_seq>.parquet``. Nothing here touches the manifest.
 """
@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,9 +37,10 @@ class VerifyError(JournalError):
     """A written file does not give back the records it was written from (names the file)."""
 
 
-def new_hash() -> hashlib.blake2b:
-    """The checksum the manifest keeps per file (blake2b-128 over codec frames in seq order)."""
-    return hashlib.blake2b(digest_size=16)
+def new_hash() -> Any:
+    """The checksum the manifest keeps per file: SHA-256 over codec frames in seq order (the fastest
+    strong hash here: ~1 GB/s with the CPU's SHA instructions, blake2b ~0.7 GB/s)."""
+    return hashlib.sha256()
 
 
 def records_checksum(records: Iterable[Record]) -> tuple[int, str]:
@@ -83,7 +85,7 @@ class PartWriter:
         self._buf_rows = self._buf_bytes = 0
         self._writer: pq.ParquetWriter | None = None
 
-    def add(self, table: pa.Table, frames: Iterable[bytes | memoryview], first_seq: int, last_seq: int,
+    def add(self, table: pa.Table, frames: Iterable[bytes | memoryview | np.ndarray], first_seq: int, last_seq: int,
             records: int) -> None:
         """Buffer rows of records `first_seq..last_seq` and hash their original frames (seq order)."""
         for frame in frames:
