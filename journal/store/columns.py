@@ -37,7 +37,7 @@ class Cursor:
 
     def __init__(self, ref: FileRef, columns: Sequence[str] | None = None, from_seq: int = 0) -> None:
         self.ref = ref
-        self._file = pq.ParquetFile(ref.path, memory_map=True)
+        self._file = pq.ParquetFile(ref.path, memory_map=False)  # mapped pages would count as RSS
         self._batches = self._file.iter_batches(batch_size=BATCH_ROWS, columns=list(columns) if columns else None)
         self._buf: pa.RecordBatch | None = None
         self._seqs = np.empty(0, dtype=np.int64)
@@ -116,6 +116,42 @@ def delta_columns(symbol: str, table: pa.Table) -> DeltaColumns | None:
     col = table.column
     return DeltaColumns(symbol, _ints(col("seq")), _ints(col("recv_ns")), _ints(col("depth")), _ints(col("u")),
                         b_off, b_px, b_sz, a_off, a_px, a_sz)
+
+
+class TradeColumns(NamedTuple):
+    """The trade messages of one symbol in a window: per-message seq / recv_ns / offsets, flat trades."""
+
+    symbol: str
+    seq: np.ndarray
+    recv_ns: np.ndarray
+    off: np.ndarray
+    p: np.ndarray
+    v: np.ndarray
+    side: np.ndarray
+    ids: list[str]
+
+
+#: Columns of raw_trades the fast path reads.
+TRADE_COLUMNS = ("seq", "recv_ns", "index", "price", "size", "side", "trade_id")
+
+
+def trade_columns(symbol: str, table: pa.Table) -> TradeColumns:
+    """Regroup one window of a trades file (a row per trade, `index` -1 for an empty message) by message."""
+    seq_rows = _ints(table.column("seq"))
+    starts = np.flatnonzero(np.concatenate(([True], seq_rows[1:] != seq_rows[:-1])))
+    real = _ints(table.column("index")) >= 0
+    # offsets count only real trades: message i's trades are the real rows among its rows
+    real_before = np.concatenate(([0], np.cumsum(real)))
+    off = np.concatenate((real_before[starts], [real_before[-1]])).astype(np.int64)
+    kept = table.filter(pa.array(real)) if not real.all() else table
+    side = np.ascontiguousarray(kept.column("side").to_numpy(), dtype=np.int8)
+    return TradeColumns(symbol, seq_rows[starts], _ints(table.column("recv_ns"))[starts], off,
+                        _floats(kept.column("price")), _floats(kept.column("size")), side,
+                        kept.column("trade_id").to_pylist())
+
+
+def _floats(col: pa.ChunkedArray) -> np.ndarray:
+    return np.ascontiguousarray(col.to_numpy(), dtype=np.float64)
 
 
 def _ints(col: pa.ChunkedArray) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -25,17 +25,20 @@ import pyarrow.parquet as pq
 from engine.engine import Engine, Vector
 from engine.record import Kind, Record
 from engine.replay import Fold
-from engine.runs import DeltaRun
+from engine.runs import DeltaRun, TradesRun
 from journal.checkpoints import CheckpointStore
 from journal.reader import JournalReader
 from journal.store.columns import (
     DELTA_COLUMNS,
+    TRADE_COLUMNS,
     Cursor,
     DeltaColumns,
     FileRef,
+    TradeColumns,
     delta_columns,
     open_cursors,
     take_all,
+    trade_columns,
 )
 from journal.store.layout import CHECKPOINTS_DIR, CONTROL_TABLE, NS_PER_DAY, TABLES, StoreRoots
 from journal.store.manifest import Manifest
@@ -49,9 +52,13 @@ WINDOW_SEQS = 262_144
 #: Records folded per batch from the journal tail.
 TAIL_BATCH = 8192
 _TICK = int(Kind.TICK)
-#: Kinds that end a run of deltas of their symbol (shard-wide ones, symbol "", end every run).
-_BOOK_BARRIERS = frozenset({int(Kind.BOOK_SNAPSHOT), int(Kind.BOOK_DELTA)} | {int(k) for k in Kind if k >= 32})
+_SNAPSHOT, _DELTA, _TRADE = int(Kind.BOOK_SNAPSHOT), int(Kind.BOOK_DELTA), int(Kind.TRADES)
+#: Kinds from here on are control records (the shard's own).
+_FIRST_CONTROL = int(Kind.TICK)
+_TRADES = "raw_trades"
 _DELTAS = "raw_orderbook_deltas"
+#: Tables read column-wise (the fast path) and the columns it needs.
+_FAST_COLUMNS = {_DELTAS: DELTA_COLUMNS, "raw_trades": TRADE_COLUMNS}
 
 
 class StoreGap(ValueError):
@@ -97,21 +104,22 @@ class _Tables:
         for r in refs:
             by_table.setdefault(r.table, []).append(r)
         self.cursors: dict[str, list[Cursor]] = {
-            t: open_cursors(rs, from_seq, DELTA_COLUMNS if t == _DELTAS else None) for t, rs in by_table.items()}
+            t: open_cursors(rs, from_seq, _FAST_COLUMNS.get(t)) for t, rs in by_table.items()}
 
-    def window(self, below_seq: int) -> tuple[list[Record], list[DeltaColumns]]:
-        """The records (seq order) and per-symbol delta columns with seq < `below_seq` not yet read."""
-        records: list[Record] = []
-        deltas: list[DeltaColumns] = []
+    def window(self, below_seq: int) -> Window:
+        """The records (seq order), per-symbol delta and trade columns with seq < `below_seq` not yet read."""
+        w = Window([], [], [])
         for table, cursors in self.cursors.items():
             for ref, t in take_all(cursors, below_seq):
                 cols = delta_columns(ref.symbol, t) if table == _DELTAS else None
                 if cols is not None:
-                    deltas.append(cols)
+                    w.deltas.append(cols)
+                elif table == _TRADES:
+                    w.trades.append(trade_columns(ref.symbol, t))
                 else:
-                    records.extend(table_to_records(table, _full(ref, t), ref.symbol))
-        records.sort(key=_seq_of)
-        return records, deltas
+                    w.records.extend(table_to_records(table, _full(ref, t), ref.symbol))
+        w.records.sort(key=_seq_of)
+        return w
 
     def exhausted(self) -> bool:
         return not any(self.cursors.values())
@@ -135,7 +143,25 @@ def _seq_of(rec: Record) -> int:
     return rec.seq
 
 
+class Window(NamedTuple):
+    """One seq window of the store: records, and the deltas and trades of each symbol as columns."""
+
+    records: list[Record]
+    deltas: list[DeltaColumns]
+    trades: list[TradeColumns]
+
+
 # --- runs ------------------------------------------------------------------------------------------
+
+def _bounds(seq: np.ndarray, symbol_barriers: np.ndarray, shard_barriers: np.ndarray,
+            key: np.ndarray | None = None) -> np.ndarray:
+    """Start/stop indices of the runs of `seq`: cut where a barrier lies between neighbours or `key` changes."""
+    barriers = np.searchsorted(symbol_barriers, seq) + np.searchsorted(shard_barriers, seq)
+    cut = np.diff(barriers) != 0
+    if key is not None:
+        cut |= np.diff(key) != 0
+    return np.concatenate(([0], np.flatnonzero(cut) + 1, [len(seq)]))
+
 
 def delta_runs(cols: DeltaColumns, symbol_barriers: np.ndarray, shard_barriers: np.ndarray) -> list[DeltaRun]:
     """Split one symbol's deltas into runs: a run ends at a depth change or where a barrier (a book
@@ -144,10 +170,7 @@ def delta_runs(cols: DeltaColumns, symbol_barriers: np.ndarray, shard_barriers: 
     Trades, tickers, funding, klines and executions are no barrier: they touch other parts of the
     symbol's state than the book (and its churn), so moving a run past them changes nothing.
     """
-    seq = cols.seq
-    barriers = np.searchsorted(symbol_barriers, seq) + np.searchsorted(shard_barriers, seq)
-    cuts = np.flatnonzero((np.diff(barriers) != 0) | (np.diff(cols.depth) != 0)) + 1
-    bounds = np.concatenate(([0], cuts, [len(seq)]))
+    bounds = _bounds(cols.seq, symbol_barriers, shard_barriers, cols.depth)
     return [_run(cols, int(i), int(j)) for i, j in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
@@ -158,24 +181,40 @@ def _run(c: DeltaColumns, i: int, j: int) -> DeltaRun:
                     c.a_off[i:j + 1] - a0, c.a_px[a0:a1], c.a_sz[a0:a1])
 
 
-def window_items(records: list[Record], deltas: list[DeltaColumns]) -> list[Record | DeltaRun]:
-    """Records and delta runs of one window in the order the engine must see them (first seq)."""
-    if not deltas:
+def trade_runs(cols: TradeColumns, symbol_barriers: np.ndarray, shard_barriers: np.ndarray) -> list[TradesRun]:
+    """Split one symbol's trade messages into runs at control records of the symbol or the shard (ticks
+    among them): books, tickers and funding are no barrier, they touch other state than the trades."""
+    bounds = _bounds(cols.seq, symbol_barriers, shard_barriers)
+    out = []
+    for i, j in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        a, b = int(cols.off[i]), int(cols.off[j])
+        out.append(TradesRun(cols.symbol, cols.seq[i:j], cols.recv_ns[i:j], cols.off[i:j + 1] - a,
+                             cols.p[a:b], cols.v[a:b], cols.side[a:b], cols.ids[a:b]))
+    return out
+
+
+def window_items(w: Window) -> list[Record | DeltaRun | TradesRun]:
+    """Records and runs of one window in the order the engine must see them (first seq)."""
+    records = w.records
+    if not w.deltas and not w.trades:
         return list(records)
     codes: dict[str, int] = {"": 0}
-    # -1: no barrier for any book (trades, tickers, …); else the code of the symbol whose books it bars
-    rec_code = np.fromiter((codes.setdefault(r.symbol, len(codes)) if r.kind in _BOOK_BARRIERS else -1
-                            for r in records), dtype=np.int64, count=len(records))
+    rec_code = np.fromiter((codes.setdefault(r.symbol, len(codes)) for r in records), dtype=np.int64,
+                           count=len(records))
+    rec_kind = np.fromiter((r.kind for r in records), dtype=np.int64, count=len(records))
     rec_seq = np.fromiter((r.seq for r in records), dtype=np.int64, count=len(records))
+    control = rec_kind >= _FIRST_CONTROL
     shard = rec_seq[rec_code == 0]
+    book_bar = control | (rec_kind == _SNAPSHOT) | (rec_kind == _DELTA)
+    trade_bar = control | (rec_kind == _TRADE)
     keys = [rec_seq]
-    items: list[Record | DeltaRun] = list(records)
-    for cols in deltas:
-        code = codes.get(cols.symbol)
-        mine = rec_seq[rec_code == code] if code is not None else rec_seq[:0]
-        runs = delta_runs(cols, mine, shard)
-        items.extend(runs)
-        keys.append(np.fromiter((r.seq[0] for r in runs), dtype=np.int64, count=len(runs)))
+    items: list[Record | DeltaRun | TradesRun] = list(records)
+    for cols_list, bar, split in ((w.deltas, book_bar, delta_runs), (w.trades, trade_bar, trade_runs)):
+        for cols in cols_list:
+            mine = rec_seq[(rec_code == codes.get(cols.symbol, -1)) & bar]
+            runs = split(cols, mine, shard)
+            items.extend(runs)
+            keys.append(np.fromiter((r.seq[0] for r in runs), dtype=np.int64, count=len(runs)))
     order = np.argsort(np.concatenate(keys), kind="stable")
     return [items[i] for i in order.tolist()]
 
@@ -280,12 +319,12 @@ class StoreReader:
         try:
             lo = from_seq
             while not tables.exhausted():
-                records, deltas = tables.window(lo + WINDOW_SEQS)
+                w = tables.window(lo + WINDOW_SEQS)
                 lo += WINDOW_SEQS
-                items = window_items(records, deltas)
-                self.info.store_records += len(records) + sum(len(d.seq) for d in deltas)
-                self.info.delta_runs += len(items) - len(records)
-                self.info.level_updates += sum(len(d.b_px) + len(d.a_px) for d in deltas)
+                items = window_items(w)
+                self.info.store_records += len(w.records) + sum(len(c.seq) for c in (*w.deltas, *w.trades))
+                self.info.delta_runs += sum(1 for x in items if type(x) is DeltaRun)
+                self.info.level_updates += sum(len(d.b_px) + len(d.a_px) for d in w.deltas)
                 if items:
                     yield items
         finally:
