@@ -201,6 +201,7 @@ class _Run:
     writers: dict[tuple[str, str, str], PartWriter] = field(default_factory=dict)
     segs: dict[str, list[int]] = field(default_factory=dict)  #: name -> [first, last, records]
     records: int = 0
+    io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
 
     def add_chunk(self, chunk: Chunk, after_seq: int) -> None:
         """Sort a chunk's records into partitions; hand each writer its rows and original frames."""
@@ -249,7 +250,7 @@ class _Run:
         w = self.writers.get(key)
         if w is None:
             w = self.writers[key] = PartWriter(self.hot, key, self.run, len(self.writers), self.cfg.row_group_rows,
-                                               self.cfg.compression_level)
+                                               self.cfg.compression_level, self.io)
         frames = gather_bytes(buf, starts[pos], lens[pos])
         w.add(table, [frames], int(seqs[pos[0]]), int(seqs[pos[-1]]), len(pos))
         self.records += len(pos)
@@ -346,11 +347,14 @@ def _compact_locked(jdir: Path, hot: Path, cfg: StoreConfig, checkpoints_dir: Pa
     segments = list_segments(jdir)
     stop = segments[-1][1] if segments and writer_active(jdir) else None
     state = _Run(hot, cfg, manifest.next_run())
-    for chunk in _chunks(jdir, manifest.compacted_through, stop, out):
-        state.add_chunk(chunk, manifest.compacted_through)
-    out.records = state.records
-    if state.writers:
-        entries = _write_and_verify(state, hook)
+    try:
+        for chunk in _chunks(jdir, manifest.compacted_through, stop, out):
+            state.add_chunk(chunk, manifest.compacted_through)
+        out.records = state.records
+        entries = _write_and_verify(state, hook) if state.writers else []
+    finally:
+        state.io.shutdown(wait=True)
+    if entries:
         first = min(e.first_seq for e in entries)
         last = max(e.last_seq for e in entries)
         manifest.replace_files((), entries)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ class PartWriter:
     """One partition's file of one run: rows buffered into row groups, original frames hashed."""
 
     def __init__(self, hot: Path, key: tuple[str, str, str], run: int, n: int, row_group_rows: int,
-                 compression_level: int) -> None:
+                 compression_level: int, io: Executor | None = None) -> None:
         self.table, self.date, self.symbol = key
         self.dir = hot / partition_dir(*key)
         self.tmp = self.dir / f".tmp-{run}-{n}.parquet"
@@ -84,6 +85,10 @@ class PartWriter:
         self._buf: list[pa.Table] = []
         self._buf_rows = self._buf_bytes = 0
         self._writer: pq.ParquetWriter | None = None
+        #: Where row groups are encoded and written (one worker thread shared by a run: zstd and the
+        #: write release the GIL, so they overlap the parsing of the next chunk); None: inline.
+        self._io = io
+        self._pending: list[Future[None]] = []
 
     def add(self, table: pa.Table, frames: Iterable[bytes | memoryview | np.ndarray], first_seq: int, last_seq: int,
             records: int) -> None:
@@ -112,7 +117,12 @@ class PartWriter:
             self.tmp.unlink(missing_ok=True)
             self._writer = pq.ParquetWriter(self.tmp, SCHEMAS[self.table], use_dictionary=dictionary_columns(
                 self.table), **writer_options(self.level))
-        self._writer.write_table(t.slice(0, keep), row_group_size=self.row_group_rows)
+        if self._io is None:
+            self._writer.write_table(t.slice(0, keep), row_group_size=self.row_group_rows)
+        else:
+            self._pending = [f for f in self._pending if not f.done() or f.result()]  # raise a failed write
+            self._pending.append(self._io.submit(self._writer.write_table, t.slice(0, keep),
+                                                 row_group_size=self.row_group_rows))
         rest = t.slice(keep)
         self._buf = [rest] if rest.num_rows else []
         self._buf_rows = rest.num_rows
@@ -122,6 +132,9 @@ class PartWriter:
         """Write what is buffered, close and fsync the temp file; return it."""
         self._flush(final=True)
         assert self._writer is not None
+        for f in self._pending:
+            f.result()
+        self._pending = []
         self._writer.close()
         fd = os.open(self.tmp, os.O_RDONLY | os.O_CLOEXEC)
         try:
