@@ -8,6 +8,8 @@ import re
 import typing
 from pathlib import Path
 
+import pytest
+
 from tools.cli import build_parser
 from tools.shard.config import ShardConfig
 
@@ -61,3 +63,23 @@ def test_every_shard_config_key_is_in_the_configuration_reference() -> None:
             documented |= {f"{first.group(1)}.{k}" for k in re.findall(r"`([a-z0-9_]+)`", row)}
     missing = [k for k in _keys(ShardConfig) if k not in documented]
     assert not missing, missing
+
+
+def test_store_query_examples_run_against_a_compacted_store(shared_bybit: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's duckdb / polars / pyarrow snippets work on a real store, as written."""
+    from gateway_bridge.importer import import_files
+    from journal.store.compact import compact
+    from journal.store.config import StoreConfig
+    from tests.conftest import SOL_DOGE_FRAMES
+
+    import_files(str(tmp_path / "data" / "journal"), "frames", [str(shared_bybit / SOL_DOGE_FRAMES)])
+    compact(tmp_path / "data" / "journal", StoreConfig(dir=str(tmp_path / "data" / "store"), checkpoints=False))
+    section = README[README.index("### Querying the store"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, typing.Any] = {}
+    exec(compile(code.group(1), "README.md", "exec"), scope)  # noqa: S102 - the documented snippet itself
+    assert scope["levels"].height > 0 and set(scope["levels"].columns) == {"seq", "recv_time", "bid_price", "bid_size"}
+    assert scope["ticks"].num_rows > 0
