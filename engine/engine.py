@@ -18,7 +18,7 @@ import numpy as np
 from engine.functions import FUNCTIONS, Compiled, TickContext
 from engine.orderbook import APPLIED, RESET
 from engine.record import Kind, Record, kind_name
-from engine.runs import DeltaRun, KernelRun, TradesRun, checked_run, checked_trades_run, kernel_run
+from engine.runs import DeltaRun, KernelRun, TradesRun, checked_trades_run, prepare
 from engine.symbol_state import (
     BOOK_APPLIED,
     INVALIDATING,
@@ -275,7 +275,7 @@ class Engine:
         """Apply a run of BOOK_DELTA records at once: the same state, counters and notices as `apply`
         of each of its records in order (the book kernel walks the run; Python sees only the deltas
         that are not a clean apply). ValueError when the run's arrays are inconsistent."""
-        run = checked_run(run)
+        run, kr = prepare(run)
         n = run.n
         if n == 0:
             return NOTHING
@@ -285,7 +285,6 @@ class Engine:
             self.last_seq = int(run.seq[n - 1])
             return NOTHING
         notices: list[Notice] = []
-        kr = kernel_run(run)
         i = 0
         while i < n:
             if run.depth not in state.books:  # first sight of the book (or a bad depth): as a record
@@ -324,15 +323,15 @@ class Engine:
         if clean > start and run.depth == state.primary_depth:
             moved_at = kr.moved(start, clean)
             if moved_at.shape[0]:
-                self._churn(state, run, moved_at, notices)
+                self._churn(state, run, kr, moved_at, notices)
         if ev is not BOOK_APPLIED:
             notices.extend(self._book_event(state, int(run.seq[stop - 1]), ev).notices)
         return stop
 
-    def _churn(self, state: SymbolState, run: DeltaRun, at: np.ndarray, notices: list[Notice]) -> None:
+    def _churn(self, state: SymbolState, run: DeltaRun, kr: KernelRun, at: np.ndarray, notices: list[Notice]) -> None:
         """Add the receive times of the deltas `at` as churn; times out of order fail per delta, as in `apply`."""
         try:
-            state.churn.add_many(run.recv_ns[at])
+            state.churn.add_many(run.recv_ns[at], ordered=kr.ordered)
             return
         except ValueError:
             pass

@@ -46,10 +46,14 @@ class Fold:
         apply = engine.apply
         n = 0
         for rec in records:
-            if type(rec) is DeltaRun:
+            item = type(rec)
+            if item is Record:  # the common case first: one type check per record
+                n += 1
+                effects = apply(rec)
+            elif item is DeltaRun:
                 n += rec.n
                 effects = engine.apply_deltas(rec)
-            elif type(rec) is TradesRun:
+            elif item is TradesRun:
                 n += rec.n
                 effects = engine.apply_trades_run(rec)
             else:

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from engine.jit import kernel
 from engine.orderbook import IX_A, IX_B, IX_COLS, IX_MOVED, IX_U
 from engine.record import Kind, Record
 
@@ -63,53 +64,113 @@ class DeltaRun(NamedTuple):
 
 
 class KernelRun(NamedTuple):
-    """A run as the book kernel takes it: the (n + 1, IX_COLS) int64 index and (m, 2) level changes."""
+    """A run as the book kernel takes it: the (n + 1, IX_COLS) int64 index and (m, 2) level changes;
+    `ordered` says the receive times never decrease (churn can then take them in one append)."""
 
     index: np.ndarray
     bids: np.ndarray
     asks: np.ndarray
+    ordered: bool
 
     def moved(self, start: int, stop: int) -> np.ndarray:
         """Indices of the deltas in ``[start, stop)`` the kernel applied and found moving the top."""
-        return np.flatnonzero(self.index[start:stop, IX_MOVED]) + start
+        return _moved(self.index, start, stop)
 
 
-def kernel_run(run: DeltaRun) -> KernelRun:
-    """Lay a (checked) run out for the kernel: one index row per delta, prices and sizes side by side."""
-    n = run.n
-    index = np.zeros((n + 1, IX_COLS), dtype=_I64)
-    index[:n, IX_U] = run.u
-    index[:, IX_B] = run.b_off
-    index[:, IX_A] = run.a_off
-    return KernelRun(index, _pairs(run.b_px, run.b_sz), _pairs(run.a_px, run.a_sz))
+@kernel
+def _moved(index: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Indices i in [start, stop) with ``index[i, IX_MOVED]`` set."""
+    out = np.empty(stop - start, dtype=np.int64)
+    k = 0
+    for i in range(start, stop):
+        if index[i, IX_MOVED]:
+            out[k] = i
+            k += 1
+    return out[:k]
 
 
-def _pairs(px: np.ndarray, sz: np.ndarray) -> np.ndarray:
-    """(m, 2) float64 rows (price, size)."""
-    out = np.empty((px.shape[0], 2), dtype=_F64)
-    out[:, 0] = px
-    out[:, 1] = sz
-    return out
+@kernel
+def _layout(u: np.ndarray, b_off: np.ndarray, b_px: np.ndarray, b_sz: np.ndarray, a_off: np.ndarray,
+            a_px: np.ndarray, a_sz: np.ndarray, recv_ns: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Check a run's offsets and lay it out for the book kernel: (status, index, bids, asks).
+
+    Status: 0 sound and receive times non-decreasing, 1 sound, -1 bid or -2 ask offsets unsound
+    (not n + 1 non-decreasing entries inside the arrays; then the arrays are empty).
+    """
+    n = u.shape[0]
+    index = np.zeros((n + 1, IX_COLS), dtype=np.int64)
+    bids = np.empty((0, 2), dtype=np.float64)
+    asks = np.empty((0, 2), dtype=np.float64)
+    if not _offsets_sound(b_off, n, b_px.shape[0]):
+        return -1, index, bids, asks
+    if not _offsets_sound(a_off, n, a_px.shape[0]):
+        return -2, index, bids, asks
+    for i in range(n):
+        index[i, IX_U] = u[i]
+    for i in range(n + 1):
+        index[i, IX_B] = b_off[i]
+        index[i, IX_A] = a_off[i]
+    bids = np.empty((b_px.shape[0], 2), dtype=np.float64)
+    for j in range(b_px.shape[0]):
+        bids[j, 0] = b_px[j]
+        bids[j, 1] = b_sz[j]
+    asks = np.empty((a_px.shape[0], 2), dtype=np.float64)
+    for j in range(a_px.shape[0]):
+        asks[j, 0] = a_px[j]
+        asks[j, 1] = a_sz[j]
+    return (0 if _non_decreasing(recv_ns) else 1), index, bids, asks
+
+
+@kernel
+def _offsets_sound(off: np.ndarray, n: int, m: int) -> bool:
+    """True when `off` has n + 1 non-decreasing entries within [0, m]."""
+    if off.shape[0] != n + 1 or off[0] < 0 or off[n] > m:
+        return False
+    for i in range(n):
+        if off[i + 1] < off[i]:
+            return False
+    return True
+
+
+@kernel
+def _non_decreasing(t: np.ndarray) -> bool:
+    """True when the times never decrease."""
+    for i in range(1, t.shape[0]):
+        if t[i] < t[i - 1]:
+            return False
+    return True
+
+
+def prepare(run: DeltaRun) -> tuple[DeltaRun, KernelRun]:
+    """Return `run` with contiguous int64 / float64 columns and its kernel layout (one kernel call).
+
+    ValueError unless the columns are consistent: the kernel does not bounds-check, so offsets must
+    be n + 1 non-decreasing entries inside the level arrays.
+    """
+    seq, recv_ns, u, b_off, a_off = (np.ascontiguousarray(x, dtype=_I64)
+                                     for x in (run.seq, run.recv_ns, run.u, run.b_off, run.a_off))
+    b_px, b_sz, a_px, a_sz = (np.ascontiguousarray(x, dtype=_F64) for x in (run.b_px, run.b_sz, run.a_px, run.a_sz))
+    if seq.ndim != 1 or recv_ns.shape != seq.shape or u.shape != seq.shape:
+        raise ValueError(f"delta run {run.symbol}: seq, recv_ns and u must be 1-D of one length")
+    if b_off.ndim != 1 or a_off.ndim != 1 or b_px.ndim != 1 or b_sz.shape != b_px.shape or a_px.ndim != 1 \
+            or a_sz.shape != a_px.shape:
+        raise ValueError(f"delta run {run.symbol}: offsets, prices and sizes must be 1-D, prices and sizes of one length")
+    status, index, bids, asks = _layout(u, b_off, b_px, b_sz, a_off, a_px, a_sz, recv_ns)
+    if status < 0:
+        side = "bid" if status == -1 else "ask"
+        raise ValueError(f"delta run {run.symbol}: {side} offsets must be n + 1 non-decreasing entries inside the arrays")
+    checked = DeltaRun(run.symbol, int(run.depth), seq, recv_ns, u, b_off, b_px, b_sz, a_off, a_px, a_sz)
+    return checked, KernelRun(index, bids, asks, status == 0)
 
 
 def checked_run(run: DeltaRun) -> DeltaRun:
-    """Return `run` with contiguous int64 / float64 columns; ValueError unless its offsets are sound.
+    """Return `run` with contiguous int64 / float64 columns; ValueError unless its offsets are sound."""
+    return prepare(run)[0]
 
-    The kernel does not bounds-check, so offsets must be non-decreasing and inside the arrays.
-    """
-    cols = [np.ascontiguousarray(x, dtype=_I64) for x in (run.seq, run.recv_ns, run.u, run.b_off)]
-    b_px, b_sz = (np.ascontiguousarray(x, dtype=_F64) for x in (run.b_px, run.b_sz))
-    a_off = np.ascontiguousarray(run.a_off, dtype=_I64)
-    a_px, a_sz = (np.ascontiguousarray(x, dtype=_F64) for x in (run.a_px, run.a_sz))
-    n = cols[0].shape[0]
-    if any(c.ndim != 1 or c.shape[0] != n for c in cols[:3]):
-        raise ValueError(f"delta run {run.symbol}: seq, recv_ns and u must be 1-D of one length")
-    for side, off, px, sz in (("bid", cols[3], b_px, b_sz), ("ask", a_off, a_px, a_sz)):
-        if off.ndim != 1 or off.shape[0] != n + 1 or px.ndim != 1 or sz.shape != px.shape:
-            raise ValueError(f"delta run {run.symbol}: {side} offsets must have n + 1 entries, prices and sizes one length")
-        if off[0] < 0 or off[n] > px.shape[0] or bool((off[1:] < off[:-1]).any()):
-            raise ValueError(f"delta run {run.symbol}: {side} offsets must be non-decreasing and inside the arrays")
-    return DeltaRun(run.symbol, int(run.depth), *cols, b_px, b_sz, a_off, a_px, a_sz)
+
+def kernel_run(run: DeltaRun) -> KernelRun:
+    """Lay a run out for the kernel: one index row per delta, prices and sizes side by side."""
+    return prepare(run)[1]
 
 
 def runnable(rec: Record) -> bool:

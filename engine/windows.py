@@ -629,18 +629,19 @@ class EventTimes:
         times[tail] = t_ns
         c.tail = tail + 1
 
-    def add_many(self, times: np.ndarray) -> None:
+    def add_many(self, times: np.ndarray, ordered: bool = False) -> None:
         """Record events at int64 `times` in one append: the same as `add` of each, in order.
 
-        Raises ValueError, adding none of them, unless `times` is non-decreasing and starts no
-        earlier than the newest time held (the caller then adds them one by one to see which fails).
+        Raises ValueError, adding none of them, unless `times` is non-decreasing (`ordered`: the
+        caller knows it is) and starts no earlier than the newest time held (the caller then adds
+        them one by one to see which fails).
         """
         k = times.shape[0]
         if k == 0:
             return
         c = self._cols
         last = c.last_time()
-        if (last is not None and times[0] < last) or (k > 1 and bool((times[1:] < times[:-1]).any())):
+        if (last is not None and times[0] < last) or (not ordered and k > 1 and bool((times[1:] < times[:-1]).any())):
             raise ValueError(f"EventTimes.add_many: times out of order (newest held: {last})")
         c.append(k, (times,))
 
