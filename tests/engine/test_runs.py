@@ -518,11 +518,12 @@ def test_real_captures_replay_identically_as_runs(shared_bybit: Path, tmp_path: 
     deltas = sum(1 for r in records if r.kind == Kind.BOOK_DELTA)
     assert deltas > 40
     results = []
-    for items in (records, list(runs_of(records)), split_into_runs(records, random.Random(5))):
+    for items in (records, list(runs_of(records)), split_into_runs(records, random.Random(5)),
+                  list(runs_of(records, trades=True))):
         engine = Engine(REGISTRY)
         fold = Fold(engine)
         results.append(outcome(engine, fold, items))
-    assert results[1] == results[0] and results[2] == results[0]
+    assert results[1] == results[0] and results[2] == results[0] and results[3] == results[0]
     assert results[0][1]  # vectors were compared
 
 
