@@ -159,8 +159,11 @@ class SymbolState:
     def apply_trades_run(self, run: TradesRun) -> int:
         """`apply_trades` of each message of a (checked, in order) run, the window appended once;
         return how many trades were duplicates."""
-        fresh = np.empty(run.p.shape[0], dtype=bool)
         off, ids, recv_ns = run.off.tolist(), run.ids, run.recv_ns.tolist()
+        if self.trade_ids.fresh_run(recv_ns, off, ids):  # the common case: no duplicate anywhere
+            self.trades.add_many(np.repeat(run.recv_ns, np.diff(run.off)), run.p, run.v, run.side)
+            return 0
+        fresh = np.empty(run.p.shape[0], dtype=bool)
         for i in range(run.n):
             a, b = off[i], off[i + 1]
             fresh[a:b] = self.trade_ids.fresh(recv_ns[i], ids[a:b])  # evicts at each message's time

@@ -488,6 +488,29 @@ class TradeIdFilter:
         """Receive time of the newest message remembered, None when none is."""
         return self._batches[-1][0] if self._batches else None
 
+    def fresh_run(self, recv_ns: list[int], off: list[int], ids: list[str]) -> bool:
+        """Take a run of messages (message i: ``ids[off[i]:off[i + 1]]`` at ``recv_ns[i]``, times in
+        order) when every id in it is fresh; return False, changing nothing, otherwise.
+
+        The state after is that of `fresh` of each message in turn: ids that collide with nothing
+        remembered even before any eviction, and not with each other, are fresh whatever the
+        eviction times, and the same batches are kept once evicted at the last message's time.
+        """
+        self.evict(recv_ns[0])
+        if not ids:
+            self.evict(recv_ns[-1])
+            return True
+        if not self._seen.isdisjoint(ids) or len(set(ids)) != len(ids):
+            return False
+        batches = self._batches
+        for i in range(len(recv_ns)):
+            a, b = off[i], off[i + 1]
+            if b > a:
+                batches.append((int(recv_ns[i]), ids[a:b]))
+        self._seen.update(ids)
+        self.evict(recv_ns[-1])
+        return True
+
     def _split(self, ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
         """Slow path with duplicates: the mask and the fresh ids in message order."""
         mask = np.zeros(len(ids), dtype=bool)

@@ -504,3 +504,34 @@ def test_tick_series_std_and_zscore_without_copies_match_numpy(values: list[floa
     else:
         want = (x_t - float(np.mean(last))) / float(np.std(last, ddof=1))
         assert ts.zscore_of_newest(n) == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(before=st.lists(st.tuples(st.integers(0, 5), st.lists(st.integers(0, 40), max_size=4)), max_size=6),
+       run=st.lists(st.tuples(st.integers(0, 5), st.lists(st.integers(0, 40), max_size=4)), min_size=1, max_size=8),
+       horizon=st.integers(1, 12))
+def test_fresh_run_equals_fresh_of_each_message(before: list, run: list, horizon: int) -> None:
+    """A run taken at once leaves the state `fresh` of each message leaves, or is refused untouched."""
+    one, many = TradeIdFilter(horizon), TradeIdFilter(horizon)
+    now = 0
+    for gap, ids in before:
+        now += gap
+        for f in (one, many):
+            f.fresh(now, [f"t{i}" for i in ids])
+    times, off, flat = [], [0], []
+    for gap, ids in run:
+        now += gap
+        times.append(now)
+        flat += [f"t{i}" for i in ids]
+        off.append(len(flat))
+    masks = [one.fresh(t, flat[a:b]) for t, a, b in zip(times, off[:-1], off[1:], strict=True)]
+    state_before = many.to_state()
+    taken = many.fresh_run(times, off, flat)
+    earlier = {f"t{i}" for _, ids in before for i in ids}
+    if earlier.isdisjoint(flat) and len(set(flat)) == len(flat):
+        assert taken  # nothing to collide with: always taken at once
+    if taken:
+        assert all(m.all() for m in masks) and many.to_state() == one.to_state()
+    else:  # refused: only evicted up to the run's first time, nothing taken
+        kept = [b for b in state_before["batches"] if b[0] > times[0] - horizon]
+        assert many.to_state()["batches"] == kept
