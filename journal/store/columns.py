@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from engine.runs import TradesRun
+
 #: Rows per record batch a cursor reads.
 BATCH_ROWS = 65_536
 
@@ -118,25 +120,13 @@ def delta_columns(symbol: str, table: pa.Table) -> DeltaColumns | None:
                         b_off, b_px, b_sz, a_off, a_px, a_sz)
 
 
-class TradeColumns(NamedTuple):
-    """The trade messages of one symbol in a window: per-message seq / recv_ns / offsets, flat trades."""
-
-    symbol: str
-    seq: np.ndarray
-    recv_ns: np.ndarray
-    off: np.ndarray
-    p: np.ndarray
-    v: np.ndarray
-    side: np.ndarray
-    ids: list[str]
-
-
 #: Columns of raw_trades the fast path reads.
 TRADE_COLUMNS = ("seq", "recv_ns", "index", "price", "size", "side", "trade_id")
 
 
-def trade_columns(symbol: str, table: pa.Table) -> TradeColumns:
-    """Regroup one window of a trades file (a row per trade, `index` -1 for an empty message) by message."""
+def trade_columns(symbol: str, table: pa.Table) -> TradesRun:
+    """Regroup one window of a trades file (a row per trade, `index` -1 for an empty message) by message:
+    every trade message of the window as one run (`replay.trade_runs` cuts it at barriers)."""
     seq_rows = _ints(table.column("seq"))
     starts = np.flatnonzero(np.concatenate(([True], seq_rows[1:] != seq_rows[:-1])))
     real = _ints(table.column("index")) >= 0
@@ -145,7 +135,7 @@ def trade_columns(symbol: str, table: pa.Table) -> TradeColumns:
     off = np.concatenate((real_before[starts], [real_before[-1]])).astype(np.int64)
     kept = table.filter(pa.array(real)) if not real.all() else table
     side = np.ascontiguousarray(kept.column("side").to_numpy(), dtype=np.int8)
-    return TradeColumns(symbol, seq_rows[starts], _ints(table.column("recv_ns"))[starts], off,
+    return TradesRun(symbol, seq_rows[starts], _ints(table.column("recv_ns"))[starts], off,
                         _floats(kept.column("price")), _floats(kept.column("size")), side,
                         kept.column("trade_id").to_pylist())
 

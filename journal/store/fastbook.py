@@ -240,20 +240,27 @@ def _ext_head_size(n: int) -> int:
 
 
 @kernel
-def _put_levels(out: np.ndarray, q: int, px: np.ndarray, sz: np.ndarray, lo: int, hi: int) -> int:
-    n = hi - lo
-    length = 21 + 16 * n
+def put_ext_head(out: np.ndarray, q: int, length: int) -> int:
+    """The msgpack ext header for `length` data bytes (fixext, ext 8/16/32) at `q`; return the next position."""
+    if length == 1 or length == 2 or length == 4 or length == 8 or length == 16:
+        out[q] = 0xD4 + (0 if length == 1 else 1 if length == 2 else 2 if length == 4 else 3 if length == 8 else 4)
+        return q + 1
     if length < 256:
         out[q], out[q + 1] = 0xC7, length
-        q += 2
-    elif length < 65536:
+        return q + 2
+    if length < 65536:
         out[q] = 0xC8
         _put_be(out, q + 1, length, 2)
-        q += 3
-    else:
-        out[q] = 0xC9
-        _put_be(out, q + 1, length, 4)
-        q += 5
+        return q + 3
+    out[q] = 0xC9
+    _put_be(out, q + 1, length, 4)
+    return q + 5
+
+
+@kernel
+def _put_levels(out: np.ndarray, q: int, px: np.ndarray, sz: np.ndarray, lo: int, hi: int) -> int:
+    n = hi - lo
+    q = put_ext_head(out, q, 21 + 16 * n)
     out[q] = 1
     out[q + 1], out[q + 2], out[q + 3], out[q + 4], out[q + 5] = 2, 3, _F8[0], _F8[1], _F8[2]
     q += 6

@@ -14,7 +14,15 @@ import pyarrow as pa
 from engine.jit import kernel
 from journal.codec import FRAME_HEAD_SIZE
 from journal.scan import crc32_kernel
-from journal.store.fastbook import ChunkBooks, _int, _int_size, _put_be, _put_int, fast_partitions
+from journal.store.fastbook import (
+    ChunkBooks,
+    _int,
+    _int_size,
+    _put_be,
+    _put_int,
+    fast_partitions,
+    put_ext_head,
+)
 
 #: Map keys in payload order, each as its msgpack fixstr, one after another.
 KEYS = np.frombuffer(b"\xa1p\xa1v\xa4side\xa1T\xa2id\xa2bt", dtype=np.uint8)
@@ -41,21 +49,7 @@ def _count_size(n: int, small: int) -> int:
 @kernel
 def _put_array(out: np.ndarray, q: int, data: np.ndarray, lo: int, n: int, isz: int, dt: int) -> int:
     """An ExtType numpy array (1-D, dtype DTYPES[dt:dt+3]) of data bytes [lo*isz, (lo+n)*isz)."""
-    length = 13 + n * isz
-    if length == 1 or length == 2 or length == 4 or length == 8 or length == 16:
-        out[q] = 0xD4 + (0 if length == 1 else 1 if length == 2 else 2 if length == 4 else 3 if length == 8 else 4)
-        q += 1
-    elif length < 256:
-        out[q], out[q + 1] = 0xC7, length
-        q += 2
-    elif length < 65536:
-        out[q] = 0xC8
-        _put_be(out, q + 1, length, 2)
-        q += 3
-    else:
-        out[q] = 0xC9
-        _put_be(out, q + 1, length, 4)
-        q += 5
+    q = put_ext_head(out, q, 13 + n * isz)
     out[q], out[q + 1], out[q + 2] = 1, 1, 3
     out[q + 3], out[q + 4], out[q + 5] = DTYPES[dt], DTYPES[dt + 1], DTYPES[dt + 2]
     q += 6

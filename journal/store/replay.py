@@ -34,7 +34,6 @@ from journal.store.columns import (
     Cursor,
     DeltaColumns,
     FileRef,
-    TradeColumns,
     delta_columns,
     open_cursors,
     take_all,
@@ -148,7 +147,7 @@ class Window(NamedTuple):
 
     records: list[Record]
     deltas: list[DeltaColumns]
-    trades: list[TradeColumns]
+    trades: list[TradesRun]
 
 
 # --- runs ------------------------------------------------------------------------------------------
@@ -181,7 +180,7 @@ def _run(c: DeltaColumns, i: int, j: int) -> DeltaRun:
                     c.a_off[i:j + 1] - a0, c.a_px[a0:a1], c.a_sz[a0:a1])
 
 
-def trade_runs(cols: TradeColumns, symbol_barriers: np.ndarray, shard_barriers: np.ndarray) -> list[TradesRun]:
+def trade_runs(cols: TradesRun, symbol_barriers: np.ndarray, shard_barriers: np.ndarray) -> list[TradesRun]:
     """Split one symbol's trade messages into runs at control records of the symbol or the shard (ticks
     among them): books, tickers and funding are no barrier, they touch other state than the trades."""
     bounds = _bounds(cols.seq, symbol_barriers, shard_barriers)

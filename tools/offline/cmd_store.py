@@ -109,18 +109,9 @@ def store_symbols(files: Iterable[Any]) -> set[str]:
 
 def check_symbols(text: str, files: list[Any], roots: StoreRoots) -> list[str] | None:
     """The --symbols list (None for all); a symbol the store does not hold is refused, listing those it does."""
-    wanted = [s.strip() for s in text.split(",") if s.strip()]
-    if not wanted:
-        if text.strip():
-            raise _usage(f"--symbols {text!r}: names no symbol")
-        return None
-    known = store_symbols(files)
-    unknown = [s for s in wanted if s not in known]
-    if unknown:
-        hint = [f"{s} (did you mean {s.upper()}?)" if s.upper() in known else s for s in unknown]
-        raise _usage(f"--symbols: {', '.join(hint)} not in the store {roots.hot}; "
-                     f"its symbols: {', '.join(sorted(known)) or 'none'}")
-    return list(dict.fromkeys(wanted))
+    from tools.offline.cmd_replay import check_symbol_list
+
+    return check_symbol_list(text, (f"the store {roots.hot}", sorted(store_symbols(files))))
 
 
 def seq_window(files: Iterable[Any], from_ns: int | None, to_ns: int | None) -> tuple[int, int | None] | None:
