@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from engine.runs import TradesRun
 
 #: Rows per record batch a cursor reads.
-BATCH_ROWS = 65_536
+BATCH_ROWS = 16_384
 
 
 class FileRef(NamedTuple):

@@ -47,7 +47,7 @@ from registry import Registry, load_registry_text
 from registry.packaged import default_registry
 
 #: Journal seqs per replay window (the unit read from every file at once).
-WINDOW_SEQS = 262_144
+WINDOW_SEQS = 65_536
 #: Records folded per batch from the journal tail.
 TAIL_BATCH = 8192
 _TICK = int(Kind.TICK)
