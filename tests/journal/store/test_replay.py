@@ -193,3 +193,19 @@ def test_real_capture_store_replay_equals_journal(shared_bybit: Path, tmp_path: 
     assert [_key(v) for v in vectors] == expected and expected
     assert reader.info.store_records > 0
     assert np.isfinite([np.frombuffer(k[3])[0] for k in expected]).any()
+
+
+def test_partitions_moved_to_the_archive_still_replay(compacted: tuple, tmp_path: Path) -> None:
+    """Retention moves the store's date partitions to the archive; replay reads them there."""
+    from journal.store.retention import run_retention
+
+    journal, _copy, store, expected = compacted
+    hot, archive = tmp_path / "store", tmp_path / "archive"
+    shutil.copytree(store, hot)
+    cfg = StoreConfig(dir=str(hot), archive_dir=str(archive), retention_days=1)
+    run_retention(cfg, now_ns=START_NS + 10 * NS_PER_DAY)
+    assert not [p for p in hot.rglob("*.parquet")], "retention should have moved every partition"
+    assert Manifest.load(hot).files and all(f.location == "archive" for f in Manifest.load(hot).files)
+    vectors, _fold, reader = replay_store(StoreRoots(hot, archive), journal)
+    assert [_key(v) for v in vectors] == expected
+    assert reader.info.store_records > 0
