@@ -264,26 +264,21 @@ class StoreReader:
         return warm_start(refs, from_ns, longest)
 
     def _checkpoint_before(self, from_ns: int) -> tuple[Engine, int] | None:
-        """The newest checkpoint whose engine has not yet seen the tick at `from_ns`."""
-        best: tuple[int, Path] | None = None
-        for d in (checkpoint_dir(self.roots), self.shard_checkpoints):
-            if d is None or not d.is_dir():
+        """The newest checkpoint whose engine has not yet seen the tick at `from_ns` (newest first:
+        only checkpoints newer than the one chosen are restored to look)."""
+        found = [(seq, path) for d in (checkpoint_dir(self.roots), self.shard_checkpoints)
+                 if d is not None and d.is_dir() for seq, path in CheckpointStore(d, keep=1000).list()]
+        for seq, path in sorted(found, reverse=True):
+            eng = _restore(path, seq)
+            if eng is None or eng.last_tick_ns >= from_ns:
                 continue
-            for seq, path in CheckpointStore(d, keep=1000).list():
-                if best is None or seq > best[0]:
-                    eng = _restore(path, seq)
-                    if eng is not None and eng.last_tick_ns < from_ns:
-                        best = (seq, path)
-        if best is None:
-            return None
-        eng = _restore(best[1], best[0])
-        assert eng is not None
-        if self.symbols is not None:
-            eng.only_symbols = frozenset(self.symbols)
-            eng._set_symbols(eng.symbols)  # the what-if filter, as if the engine had started with it
-        self.info.start = {"from": "checkpoint", "seq": best[0] + 1, "path": str(best[1]),
-                           "tick_ns": eng.last_tick_ns}
-        return eng, best[0] + 1
+            if self.symbols is not None:
+                eng.only_symbols = frozenset(self.symbols)
+                eng._set_symbols(eng.symbols)  # the what-if filter, as if the engine had started with it
+            self.info.start = {"from": "checkpoint", "seq": seq + 1, "path": str(path),
+                               "tick_ns": eng.last_tick_ns}
+            return eng, seq + 1
+        return None
 
     def _legacy_symbols(self) -> list[str]:
         """Symbols for a store compacted from a journal without SESSION records (its files' symbols)."""
