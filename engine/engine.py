@@ -44,6 +44,9 @@ class Vector(NamedTuple):
     book_valid: int
     values: np.ndarray
     registry_hash: str
+    #: Mid price of the feature book at the tick (NaN while invalid): what dataset targets are taken
+    #: from, whatever features the registry holds. Not on the wire or in the feature log.
+    mid: float = math.nan
 
 
 class Notice(NamedTuple):
@@ -370,7 +373,8 @@ class Engine:
     def _vector(self, t: int, sym: str) -> Vector:
         state, values, norm = self.states[sym], self.values[sym], self.norm[sym]
         ctx = TickContext(t, state, values, self.plan.trade_windows)
-        state.record_tick(t, ctx.mid())
+        mid = ctx.mid()
+        state.record_tick(t, mid)
         for c in self.plan.features:
             if c.every_ns != NS and t % c.every_ns:
                 continue  # off-cadence: hold the last value
@@ -381,7 +385,7 @@ class Engine:
                 x = hist.zscore_of_newest(c.zscore_n)
             values[c.index] = x
         state.evict(t)
-        return Vector(t, sym, int(state.book_valid()), values.copy(), self.plan.hash)
+        return Vector(t, sym, int(state.book_valid()), values.copy(), self.plan.hash, mid)
 
     def _switch_registry(self, registry: Registry) -> None:
         """Take a journaled registry change at this tick boundary; feature history restarts."""

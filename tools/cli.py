@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compact": ("tools.offline.cmd_compact", "compact closed journal segments into the raw_* Parquet store"),
     "store": ("tools.offline.cmd_store", "the raw store: export it back as Bybit frames"),
     "retention": ("tools.offline.cmd_retention", "move store partitions past retention to the archive, delete expired"),
+    "dataset": ("tools.dataset.cmd_dataset", "build labelled Parquet training datasets from the store; list, show, report"),
+    "verify": ("tools.offline.cmd_verify", "prove online = offline: compare the feature log with a rebuild, bit for bit"),
     "registry": ("tools.offline.cmd_registry", "validate a feature registry, print its hash, columns or functions"),
     "bench": ("tools.bench.cmd_bench", "benchmarks: ingest, engine, journal, latency, restart, offline"),
     "demo": ("tools.sim.cmd_demo", "end-to-end demo on an embedded default config"),
@@ -138,6 +140,9 @@ def classify(e: BaseException) -> tuple[int, str] | None:
     feature_log = sys.modules.get("journal.feature_log")  # loaded whenever a FeatureTableError can exist
     if feature_log is not None and isinstance(e, feature_log.FeatureTableError):
         return EXIT_RUNTIME, f"output error: {e}"
+    dataset_build = sys.modules.get("tools.dataset.build")
+    if dataset_build is not None and isinstance(e, dataset_build.DatasetBuildError):
+        return EXIT_RUNTIME, f"build failed: {e}"
     from journal.errors import JournalError
 
     if isinstance(e, JournalError):
