@@ -174,3 +174,35 @@ def test_a_failed_build_is_marked_failed_and_leaves_no_dataset(shard: Path, tmp_
     assert json.loads(shown.stdout)["status"] == "failed"
     bad = _cli("dataset", "show", "--config", str(cfg), "../../etc")
     assert bad.returncode == 2 and "not a dataset id" in bad.stderr
+
+
+def test_point_in_time_join_takes_the_last_tick_at_or_before_each_event(shard: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    ts = np.sort(rng.integers(FROM, TO, 40)).astype(np.int64)
+    ts[0] = FROM + 3 * NS  # exactly on a tick: that tick, not the one before
+    syms = [SYMBOLS[i % 2] for i in range(len(ts))]
+    events = pa.table({"symbol": syms, "ts": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+                       "order_id": [f"o{i}" for i in range(len(ts))]})
+    pq.write_table(events, tmp_path / "fills.parquet")
+    done = _cli("dataset", "build", "--config", str(shard / "shard.yaml"), "--at", str(tmp_path / "fills.parquet"))
+    assert done.returncode == 0, done.stderr
+    table = pads.dataset(json.loads(done.stdout)["path"], format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == len(ts)
+    plain = {(v.ts_ns, v.symbol): v for v in replay(str(shard / "journal-copy"))}
+    names = json.loads((Path(json.loads(done.stdout)["path"]) / "_manifest.json").read_text())["feature_names"]
+    by_id = {r["order_id"]: r for r in table.to_pylist()}
+    for i, (t, s) in enumerate(zip(ts.tolist(), syms, strict=True)):
+        row = by_id[f"o{i}"]
+        tick = max(k for k, sym in plain if sym == s and k <= t)  # the naive as-of: never after
+        assert row["symbol"] == s
+        got_tick = pa.scalar(row["feature_ts"], pa.timestamp("ns", tz="UTC")).cast(pa.int64()).as_py()
+        assert got_tick == tick <= t
+        want = plain[(tick, s)].values[names.index("spread_abs")]
+        assert (row["spread_abs"] is None and np.isnan(want)) or row["spread_abs"] == want
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"symbol": ["XRPUSDT"], "ts": pa.array([FROM], pa.timestamp("ns", tz="UTC"))}), bad)
+    done = _cli("dataset", "build", "--config", str(shard / "shard.yaml"), "--at", str(bad))
+    assert done.returncode == 2 and "unknown symbol XRPUSDT" in done.stderr

@@ -21,6 +21,7 @@ import orjson
 
 from journal.durable import fsync_dir
 from tools.dataset.params import FORMAT, BuildParams, DatasetRequestError, dataset_id
+from tools.dataset.pointintime import TICKS_DIR
 from tools.dataset.source import ShardData
 from tools.dataset.tasks import Task, plan_tasks, run_task
 
@@ -53,10 +54,11 @@ def check_range(data: ShardData, params: BuildParams) -> None:
         raise DatasetRequestError(f"[{iso(params.from_ns)}, {iso(params.to_ns)}) reaches beyond what is stored: {stored}")
 
 
-def request_id(data: ShardData, params: BuildParams, extra: dict[str, Any] | None = None) -> str:
-    """The id of this request on this data (checks the range first)."""
+def request_id(data: ShardData, params: BuildParams, at_sha256: str = "") -> str:
+    """The id of this request on this data (checks the range first); `at_sha256` names a point-in-time events file."""
     check_range(data, params)
-    return dataset_id(params, data.fingerprint(params.to_ns + params.longest_ns + 1), extra)
+    return dataset_id(params, data.fingerprint(params.to_ns + params.longest_ns + 1),
+                      {"at": at_sha256} if at_sha256 else None)
 
 
 def dataset_dir(data: ShardData, ds_id: str) -> Path:
@@ -90,9 +92,12 @@ def read_status(datasets_dir: Path, ds_id: str) -> dict[str, Any] | None:
 
 
 def build(data: ShardData, params: BuildParams, *, workers: int = 1, executor: str = "",
-          progress: Progress | None = None) -> dict[str, Any]:
-    """Build (or find already built) the dataset of `params`; return the summary printed as JSON."""
-    ds_id = request_id(data, params)
+          progress: Progress | None = None, at: tuple[Any, str] | None = None) -> dict[str, Any]:
+    """Build (or find already built) the dataset of `params`; return the summary printed as JSON.
+
+    `at` = (events table, its SHA-256) makes it a point-in-time join of those events (`pointintime`).
+    """
+    ds_id = request_id(data, params, at[1] if at else "")
     final = dataset_dir(data, ds_id)
     done = read_manifest(final)
     if done is not None:
@@ -104,8 +109,13 @@ def build(data: ShardData, params: BuildParams, *, workers: int = 1, executor: s
     tasks = plan_tasks(params.symbols, params.from_ns, params.to_ns)
     write_status(data, ds_id, "running", progress={"done": 0, "total": len(tasks)}, params=_params_json(params))
     try:
-        results = _run(data, params, tasks, staging, workers, executor, _status_progress(data, ds_id, params, progress))
+        results = _run(data, params, tasks, staging / TICKS_DIR if at else staging, workers, executor,
+                       _status_progress(data, ds_id, params, progress))
+        if at:
+            results = _joined(staging, at, params, results)
         manifest = _manifest(ds_id, data, params, results, started)
+        if at:
+            manifest["at"] = {"sha256": at[1], "events": at[0].num_rows}
         (staging / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         os.replace(staging, final)
         fsync_dir(data.datasets_dir)
@@ -118,6 +128,22 @@ def build(data: ShardData, params: BuildParams, *, workers: int = 1, executor: s
     write_status(data, ds_id, "done", progress={"done": len(tasks), "total": len(tasks)},
                  params=_params_json(params), path=str(final))
     return _summary(manifest, final, already_built=False)
+
+
+def _joined(staging: Path, at: tuple[Any, str], params: BuildParams,
+            ticks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The point-in-time event files in place of the tick files, with the ticks' registry."""
+    from tools.dataset.pointintime import join
+
+    reg = next((r for r in ticks if r["rows"]), None)
+    if reg is None:
+        raise DatasetRequestError("no tick at or before any event")
+    if len({r["registry_hash"] for r in ticks if r["rows"]}) > 1:
+        return ticks  # _manifest names the registries
+    joined = join(staging, at[0], params.symbols)
+    shutil.rmtree(staging / TICKS_DIR)
+    return [{**r, "registry_hash": reg["registry_hash"], "registry": reg["registry"], "names": reg["names"]}
+            for r in joined]
 
 
 def _reason(e: BaseException) -> str:

@@ -22,8 +22,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     b = sub.add_parser("build", help="build a dataset of features, targets and labels")
     b.add_argument("--config", required=True, metavar="FILE", help="the shard config (its store, journal, data_dir)")
-    b.add_argument("--from", dest="from_", required=True, metavar="TIME", help=f"first tick, inclusive: {_TIME_HELP}")
-    b.add_argument("--to", required=True, metavar="TIME", help="last tick, exclusive")
+    b.add_argument("--from", dest="from_", default="", metavar="TIME",
+                   help=f"first tick, inclusive: {_TIME_HELP} (required unless --at)")
+    b.add_argument("--to", default="", metavar="TIME", help="last tick, exclusive (required unless --at)")
+    b.add_argument("--at", default="", metavar="EVENTS.parquet",
+                   help="point-in-time join: each event (columns symbol, ts, others carried) gets the features "
+                        "of the last tick at or before its ts")
     b.add_argument("--symbols", default="", metavar="S,...", help="these symbols (default: all of the shard's)")
     b.add_argument("--horizons", default="60s", metavar="H,...", help="target horizons, e.g. 60s,5m (default 60s)")
     b.add_argument("--threshold-bps", type=float, default=2.0, help="label threshold θ in bps (default 2)")
@@ -70,8 +74,13 @@ def _build(args: argparse.Namespace) -> dict[str, Any]:
         params = _params(args, data)
         if args.workers < 1:
             raise DatasetRequestError(f"--workers {args.workers}: must be at least 1")
+        at = None
+        if args.at:
+            from tools.dataset.pointintime import load_events
+
+            at = load_events(args.at, data.symbols()[1])
         with _progress_bar() as progress:
-            return build(data, params, workers=args.workers, executor=args.executor, progress=progress)
+            return build(data, params, workers=args.workers, executor=args.executor, progress=progress, at=at)
     except DatasetRequestError as e:
         raise _usage(e) from None
 
@@ -82,8 +91,16 @@ def _params(args: argparse.Namespace, data: Any) -> Any:
     from tools.offline.cmd_replay import time_range
 
     from_ns, to_ns = time_range(args.from_, args.to)
-    assert from_ns is not None and to_ns is not None
     wanted = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    if args.at:
+        from tools.dataset.pointintime import load_events, tick_range
+
+        events, _ = load_events(args.at, data.symbols()[1])
+        lo, hi = tick_range(events)
+        from_ns, to_ns = from_ns if from_ns is not None else lo, to_ns if to_ns is not None else hi
+        wanted = wanted or sorted(set(events.column("symbol").to_pylist()))
+    if from_ns is None or to_ns is None:
+        raise DatasetRequestError("--from and --to are required (unless --at gives the events)")
     text = hash_ = None
     if args.registry:
         from tools.registry_file import load_registry_file

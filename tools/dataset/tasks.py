@@ -111,14 +111,15 @@ def _write(table: pa.Table, path: Path, task: Task, registry_hash: str, reg: Any
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {b"feature_registry_hash": registry_hash.encode()}
     pq.write_table(table.replace_schema_metadata(meta), path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-    labels = {c[len("label_"):]: _balance(table.column(c)) for c in table.column_names if c.startswith("label_")}
+    labels = {c[len("label_"):]: label_balance(table.column(c)) for c in table.column_names if c.startswith("label_")}
     return {"task": task.rel_path, "symbol": task.symbol, "rows": table.num_rows, "registry_hash": registry_hash,
             "registry": reg.canonical, "names": list(reg.names),
             "null_counts": {c: table.column(c).null_count for c in table.column_names},
             "labels": labels, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
-def _balance(col: pa.ChunkedArray) -> dict[str, int]:
+def label_balance(col: pa.ChunkedArray) -> dict[str, int]:
+    """Counts of -1, 0, +1 and null in a label column."""
     x = col.to_numpy(zero_copy_only=False)
     known = x[~np.isnan(x)] if x.dtype.kind == "f" else x
     return {"-1": int((known == -1).sum()), "0": int((known == 0).sum()), "1": int((known == 1).sum()),
