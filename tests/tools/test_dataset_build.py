@@ -206,3 +206,19 @@ def test_point_in_time_join_takes_the_last_tick_at_or_before_each_event(shard: P
     pq.write_table(pa.table({"symbol": ["XRPUSDT"], "ts": pa.array([FROM], pa.timestamp("ns", tz="UTC"))}), bad)
     done = _cli("dataset", "build", "--config", str(shard / "shard.yaml"), "--at", str(bad))
     assert done.returncode == 2 and "unknown symbol XRPUSDT" in done.stderr
+
+
+def test_a_what_if_registry_without_mid_price_still_has_the_targets(shard: Path, tmp_path: Path) -> None:
+    reg = tmp_path / "small.yaml"
+    reg.write_text("version: 1\nfeatures:\n  - {name: spread_abs, function: spread_abs}\n"
+                   "  - {name: vol_3s, function: volume, window: 3s}\n")
+    base = _build(shard / "shard.yaml")
+    small = _build(shard / "shard.yaml", "--registry", str(reg))
+    assert small["dataset_id"] != base["dataset_id"]
+    manifest = json.loads((Path(small["path"]) / "_manifest.json").read_text())
+    assert manifest["feature_names"] == ["spread_abs", "vol_3s"] and manifest["params"]["registry"] != "journaled"
+    a = pads.dataset(small["path"], format="parquet", partitioning="hive").to_table().sort_by([("symbol", "ascending"), ("ts", "ascending")])
+    b = pads.dataset(base["path"], format="parquet", partitioning="hive").to_table().sort_by([("symbol", "ascending"), ("ts", "ascending")])
+    assert "mid_price" not in a.column_names
+    for c in ("ts", "target_return_60s", "label_5m"):
+        assert a.column(c).to_pylist() == b.column(c).to_pylist()
