@@ -222,3 +222,26 @@ def test_a_what_if_registry_without_mid_price_still_has_the_targets(shard: Path,
     assert "mid_price" not in a.column_names
     for c in ("ts", "target_return_60s", "label_5m"):
         assert a.column(c).to_pylist() == b.column(c).to_pylist()
+
+
+def test_a_range_across_a_registry_change_is_refused_naming_both(tmp_path: Path) -> None:
+    from engine.record import Kind, Record
+    from journal.config import JournalConfig
+    from journal.writer import JournalWriter
+    from registry import load_registry_text
+
+    journal = tmp_path / "data" / "journal"
+    write_journal(journal, ["BTCUSDT"], 60, rate=20, start_ns=START)
+    new = load_registry_text("version: 1\nfeatures:\n  - {name: spread_abs, function: spread_abs}\n", source="t")
+    with JournalWriter(JournalConfig(dir=str(journal), fsync="never")) as w:
+        t = START + 61 * NS
+        w.append([Record(0, t - NS // 2, Kind.REGISTRY_CHANGED, "", 0, 0, {"hash": new.content_hash,
+                                                                            "content": new.canonical})])
+        w.append([Record(0, t + i * NS, Kind.TICK, "", 0, 0, {}) for i in range(10)])
+    cfg = tmp_path / "shard.yaml"
+    cfg.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data"), "shard": {"symbols": ["BTCUSDT"]}}))
+    done = _cli("dataset", "build", "--config", str(cfg), "--from", str(START + 10 * NS), "--to", str(t + 5 * NS))
+    assert done.returncode == 1 and "spans registries" in done.stderr and new.content_hash in done.stderr, done.stderr
+    after = _cli("dataset", "build", "--config", str(cfg), "--from", str(t), "--to", str(t + 9 * NS), "--horizons", "1s")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["registry_hash"] == new.content_hash
