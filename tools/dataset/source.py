@@ -7,7 +7,7 @@ never change).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ class ShardData:
     source: ConfigSource
     data_dir: Path
     shard: str
+    _ticks: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, config_path: str) -> ShardData:
@@ -45,7 +46,15 @@ class ShardData:
         return self.source.known_symbols()
 
     def ticks(self) -> tuple[np.ndarray, np.ndarray]:
-        """(seq, ts_ns) of every stored tick, in seq order: the store's control table, then the journal tail."""
+        """(seq, ts_ns) of every stored tick, in seq order: the store's control table, then the journal tail.
+
+        Read once per `ShardData` (a build asks for them a few times).
+        """
+        if self._ticks is None:
+            self._ticks = self._read_ticks()
+        return self._ticks
+
+    def _read_ticks(self) -> tuple[np.ndarray, np.ndarray]:
         from journal.reader import JournalReader
         from journal.store.layout import CONTROL_TABLE
         from journal.store.replay import store_files
