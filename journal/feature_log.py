@@ -445,6 +445,15 @@ def read_feature_log(dir: str | Path, registry_hash: str | None = None) -> pa.Ta
     raise AssertionError("unreachable")
 
 
+def feature_log_hashes(dir: str | Path) -> list[str]:
+    """The full hash of every registry the log holds rows of, sorted (an absent log holds none)."""
+    if not Path(dir).is_dir():
+        return []
+    compacted, parts = _scan(Path(dir))
+    hashes = {h12 for _hour, h12 in compacted} | {h12 for _hour, h12, _p in parts}
+    return _full_hashes(hashes, compacted, parts)
+
+
 def _read(dir: Path, registry_hash: str | None) -> pa.Table:
     compacted, parts = _scan(dir)
     hashes = {h12 for _hour, h12 in compacted} | {h12 for _hour, h12, _p in parts}
