@@ -174,7 +174,7 @@ def _show(args: argparse.Namespace) -> Any:
 
 
 def _report(args: argparse.Namespace) -> Any:
-    from tools.dataset.report import write_report
+    from tools.dataset.dataset_report import write_report
 
     ds_id = _checked_id(args.dataset)
     path = _data_dir(args.config) / "datasets" / ds_id
