@@ -97,6 +97,14 @@ def test_demo_runs_end_to_end_in_a_pipe(tmp_path: Path) -> None:
     assert rows >= 3 * 5  # at least five ticks per symbol in six seconds
     assert "last row per symbol" in r.stdout and "mid_price" in r.stdout.split("last row per symbol")[1]
     assert "live = replay" in r.stdout
+    # The training dataset of the run, its manifest and its report.
+    m = re.search(r"^training dataset ([0-9a-f]{16}): (\d+) rows", r.stdout, re.M)
+    assert m, r.stdout
+    path = data / "datasets" / m.group(1)
+    manifest = json.loads((path / "_manifest.json").read_text())
+    assert manifest["rows_total"] == int(m.group(2)) == pq.ParquetDataset(path).read().num_rows > 0
+    assert set(manifest["label_balance"]) == {"5s", "10s"} and "label_5s: down" in r.stdout
+    assert (path / "_report" / "report.html").is_file() and "report.html" in r.stdout
     # What the run leaves: the marker, the shard's files and logs; the stale files are gone.
     assert (data / MARKER).is_file()
     assert not (data / "stale").exists()

@@ -413,6 +413,7 @@ def demo(plan: Plan, children: list[Child], console: Console) -> int:
         say(console, "both stopped cleanly (exit 0)")
     ok = stopped and ok
     ok = build_dataset(plan, w, console) and ok
+    ok = ok and training_dataset(plan, console)
     _outro(plan, console, ok, time.monotonic() - t0)
     return 0 if ok else 1
 
@@ -511,12 +512,57 @@ def build_dataset(plan: Plan, w: Watch, console: Console) -> bool:
     return dataset_summary(summary, w, console)
 
 
+def _cli(console: Console, what: str, *args: str) -> dict[str, Any] | None:
+    """Run `feature-service ARGS` and return its JSON summary; None (reported) when it fails."""
+    r = subprocess.run([sys.executable, "-m", "tools.cli", "-q", *args], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True)
+    try:
+        if r.returncode == 0:
+            return json.loads(r.stdout)
+    except ValueError:
+        pass
+    print(f"feature-service demo: {what} exited with status {r.returncode}:\n{r.stderr.strip()}", file=sys.stderr)
+    return None
+
+
+#: Target horizons of the demo's training dataset (its run lasts seconds, not minutes).
+DEMO_HORIZONS = "5s,10s"
+
+
+def training_dataset(plan: Plan, console: Console) -> bool:
+    """Compact the journal into the store, build a labelled dataset of the whole run and its report."""
+    from tools.dataset.source import ShardData
+
+    cfg = str(plan.data / "shard.yaml")
+    say(console, f"\ncompacting the journal into the raw store {shown_path(plan.data / 'store')}/ and building a "
+                 f"training dataset (targets {DEMO_HORIZONS}) ...", style="bold")
+    if _cli(console, "compact", "compact", "--config", cfg) is None:
+        return False
+    _, ts = ShardData.open(cfg).ticks()
+    built = _cli(console, "dataset build", "dataset", "build", "--config", cfg, "--from", str(int(ts.min())),
+                 "--to", str(int(ts.max()) + 1), "--horizons", DEMO_HORIZONS)
+    if built is None:
+        return False
+    report = _cli(console, "dataset report", "dataset", "report", "--config", cfg, built["dataset_id"])
+    if report is None:
+        return False
+    rows = ", ".join(f"{s} {n}" for s, n in built["rows"].items())
+    say(console, f"training dataset {built['dataset_id']}: {built['rows_total']} rows ({rows}), registry "
+                 f"{built['registry_hash'][:12]}")
+    for h, b in built["label_balance"].items():
+        say(console, f"  label_{h}: down {b['-1']} · flat {b['0']} · up {b['1']} · undefined {b['null']}")
+    say(console, f"  path {shown_path(Path(built['path']))}/ (pandas: pd.read_parquet(path)) · manifest "
+                 f"{shown_path(Path(built['path']) / '_manifest.json')}")
+    say(console, f"  report {shown_path(Path(report['report']))}")
+    return True
+
+
 def _outro(plan: Plan, console: Console, ok: bool, seconds: float) -> None:
     data = shown_path(plan.data)
     if not ok:
         say(console, f"\ndemo FAILED after {seconds:.0f} s (see above and the logs in {data}/)", style="bold red")
         return
     say(console, f"\ndemo done in {seconds:.0f} s. Files in {data}/: journal/, checkpoints/, feature_log/, "
-                 "features/, shard.log, gateway-sim.log", style="bold green")
+                 "features/, store/, datasets/, shard.log, gateway-sim.log", style="bold green")
     say(console, f"next: feature-service journal stats --journal {data}/journal · the next demo run "
                  f"clears {data}/ (it carries the {MARKER} marker)")
