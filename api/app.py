@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import orjson
 from aiohttp import hdrs, web
 
+from api.dataset_routes import DatasetService, add_routes
 from api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from api.metrics import ShardMetrics
 from api.openapi import HASH_PATTERN, SYMBOL_PATTERN, YAML_TYPES, openapi_document
@@ -252,8 +253,10 @@ Background = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_app(view: ShardView, metrics: ShardMetrics, *, token: str = "",
-               max_body_bytes: int = 1 << 20, background: Sequence[Background] = ()) -> web.Application:
-    """Build the API app over `view`; each `background` context runs for the app's lifetime."""
+               max_body_bytes: int = 1 << 20, background: Sequence[Background] = (),
+               datasets: DatasetService | None = None) -> web.Application:
+    """Build the API app over `view`; each `background` context runs for the app's lifetime;
+    `datasets` adds the /dataset routes."""
     if not 1 <= max_body_bytes <= MAX_BODY_LIMIT:
         raise ValueError(f"max_body_bytes: must be in 1..{MAX_BODY_LIMIT}, got {max_body_bytes}")
     app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=max_body_bytes)
@@ -269,4 +272,6 @@ def create_app(view: ShardView, metrics: ShardMetrics, *, token: str = "",
     app.router.add_get("/health", get_health)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/openapi.json", get_openapi)
+    if datasets is not None:
+        add_routes(app, datasets)
     return app

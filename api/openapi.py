@@ -86,7 +86,28 @@ SCHEMAS: dict[str, Any] = {
         "checkpoint": {"oneOf": [_ref("CheckpointHealth"), {"type": "null"}],
                        "description": "The newest checkpoint; null before the first."},
     }),
+    "DatasetAccepted": _obj({
+        "dataset_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+        "status": {"type": "string", "enum": ["queued", "running", "done"]},
+    }),
+    "DatasetStatus": {"type": "object", "required": ["dataset_id", "status"], "properties": {
+        "dataset_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+        "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+        "progress": {"type": "object", "properties": {"done": _INT, "total": _INT}},
+        "error": {**_STRING, "description": "Why a failed build failed."},
+        "manifest": {"type": "object", "description": "The dataset's _manifest.json (README *Datasets*)."},
+        "params": {"type": "object"}, "path": _STRING,
+    }, "description": "A build's state; `manifest` once it is done."},
+    "DatasetList": _obj({"datasets": {"type": "array", "items": {"type": "object", "required": ["dataset_id", "status"]}}}),
 }
+
+_DATASET_PARAMS = [
+    {"name": n, "in": "query", "required": n in ("from", "to"), "schema": {"type": "string"}, "description": d}
+    for n, d in (("from", "First tick, inclusive (ISO-8601 or epoch s/ms/ns)."), ("to", "Last tick, exclusive."),
+                 ("symbols", "Comma-separated; default all of the shard's."),
+                 ("horizons", "Target horizons, e.g. 60s,5m (default 60s)."),
+                 ("threshold_bps", "Label threshold in bps (default 2)."),
+                 ("drop_invalid", "true: leave out rows with an invalid book."))]
 
 _SYMBOL_PARAM = {"name": "symbol", "in": "query", "required": True,
                  "schema": {"type": "string", "pattern": SYMBOL_PATTERN}, "description": "e.g. BTCUSDT"}
@@ -124,6 +145,29 @@ PATHS: dict[str, Any] = {
                       e413="The body is larger than the configured limit.",
                       e415="The body is not YAML (names the Content-Type sent)."),
         }}},
+    "/dataset/build": {"post": {
+        "summary": "Build a labelled dataset of [from, to) in a separate process; 202 with its id.",
+        "description": "Parameters in the query string or as a JSON object body. The same request on the same "
+                       "data gives the same id (while running or done). On completion the shard publishes "
+                       "`features.dataset.ready` on its publish endpoint. With a token configured, needs "
+                       "`Authorization: Bearer <token>`.",
+        "security": [{"bearer": []}, {}],
+        "parameters": _DATASET_PARAMS,
+        "requestBody": {"required": False, "content": {JSON: {"schema": {"type": "object"}}}},
+        "responses": {
+            "202": _json_response("Accepted (or already running or done).", "DatasetAccepted"),
+            **_errors(e400="A bad parameter, an unknown symbol, no data in the range, a range beyond what is stored.",
+                      e401="Missing or wrong bearer token."),
+        }}},
+    "/dataset/list": {"get": {
+        "summary": "Every dataset and build of this shard.",
+        "responses": {"200": _json_response("The datasets.", "DatasetList"), **_errors()}}},
+    "/dataset/{dataset_id}": {"get": {
+        "summary": "A build's status and progress, and the manifest once done.",
+        "parameters": [{"name": "dataset_id", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}}],
+        "responses": {"200": _json_response("The build.", "DatasetStatus"),
+                      **_errors(e400="Not a dataset id.", e404="No such dataset.")}}},
     "/health": {"get": {
         "summary": "Gateway, books, journal and checkpoint state (always 200; see `status`).",
         "responses": {"200": _json_response("The shard's health.", "Health"), **_errors()}}},

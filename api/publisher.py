@@ -77,6 +77,16 @@ class Publisher:
         self.published += sent
         return sent
 
+    def publish_message(self, topic: bytes, body: bytes) -> bool:
+        """Send one `[topic, body]` message (e.g. ``features.dataset.ready``) without blocking; False if dropped."""
+        self._drain_subscriptions()
+        try:
+            self._sock.send_multipart([topic, body], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self.dropped += 1
+            return False
+        return True
+
     def _drain_subscriptions(self) -> None:
         """Discard the (un)subscribe messages XPUB delivers, so they never pile up."""
         while self._sock.poll(0, zmq.POLLIN):

@@ -29,10 +29,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise ConfigError(f"--log-level: {e}") from None
     setup_logging(level, cfg.log.format)
-    return uvloop.run(serve(cfg))
+    return uvloop.run(serve(cfg, args.config))
 
 
-async def serve(cfg) -> int:  # noqa: ANN001 - ShardConfig, imported lazily with the rest
+async def serve(cfg, config_path: str = "") -> int:  # noqa: ANN001 - ShardConfig, imported lazily with the rest
     """Build the node, serve the API with the node as its background, stop on a signal or a failure."""
     import signal
 
@@ -53,8 +53,9 @@ async def serve(cfg) -> int:  # noqa: ANN001 - ShardConfig, imported lazily with
         return 1
     notifier = Notifier.from_env()
     node.heartbeat = heartbeat = Heartbeat((notifier.watchdog_interval_s or 10.0) / 2)
+    datasets = _dataset_runner(node, cfg, config_path) if config_path else None
     app = create_app(NodeView(node, _owners(cfg)), node.metrics, token=cfg.api.token,
-                     max_body_bytes=cfg.api.max_body_bytes, background=[node.background])
+                     max_body_bytes=cfg.api.max_body_bytes, background=[node.background], datasets=datasets)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.stopped.set)
@@ -73,6 +74,17 @@ async def serve(cfg) -> int:  # noqa: ANN001 - ShardConfig, imported lazily with
     await server.close()  # runs the node's cleanup: stop the loop, checkpoint, close the journal
     log.info("shard_stopped", exit_code=node.exit_code, next_seq=node.writer.next_seq)
     return node.exit_code
+
+
+def _dataset_runner(node, cfg, config_path: str):  # noqa: ANN001, ANN202
+    """Dataset builds for POST /dataset/build, announced on the node's publish socket."""
+    from tools.shard.dataset_runner import DatasetRunner
+
+    def publish(topic: bytes, body: bytes) -> None:
+        if node.publisher is not None:
+            node.publisher.publish_message(topic, body)
+
+    return DatasetRunner(config_path, cfg.data / "datasets", publish)
 
 
 def _owners(cfg) -> dict[str, tuple[str, str]]:  # noqa: ANN001
