@@ -1,4 +1,4 @@
-"""`feature-service bench ingest|engine|journal|latency|restart|offline`: print measured figures beside a naive baseline."""
+"""`feature-service bench ingest|engine|journal|latency|restart|offline|dataset`: print measured figures beside a naive baseline."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ BENCHES = {
     "restart": ("tools.bench.restart", "shard start -> first vector on a 24 h journal, with and without a checkpoint"),
     "offline": ("tools.bench.offline", "offline rebuild: engine vs vectorised pandas vs naive, compaction, store "
                                        "and journal replay, scaling (time, peak RSS)"),
+    "dataset": ("tools.bench.dataset", "dataset build from a compacted store: 1 symbol x 24 h, N symbols with "
+                                       "--workers 2, beside a naive pandas build"),
 }
 
 
