@@ -79,7 +79,9 @@ def _build(args: argparse.Namespace) -> dict[str, Any]:
             from tools.dataset.pointintime import load_events
 
             at = load_events(args.at, data.symbols()[1])
-        with _progress_bar() as progress:
+        from tools.progress import CountBar
+
+        with CountBar("dataset", "tasks") as progress:
             return build(data, params, workers=args.workers, executor=args.executor, progress=progress, at=at)
     except DatasetRequestError as e:
         raise _usage(e) from None
@@ -113,33 +115,6 @@ def _params(args: argparse.Namespace, data: Any) -> Any:
         raise DatasetRequestError(f"--horizons {args.horizons!r}: {e}") from None
     return BuildParams(from_ns, to_ns, symbols_of(data, wanted), horizons, args.threshold_bps,
                        args.drop_invalid, text, hash_)
-
-
-class _progress_bar:
-    """A rich progress bar over tasks on stderr when it is a terminal; else nothing."""
-
-    def __enter__(self) -> Any:
-        if not sys.stderr.isatty():
-            self.bar = None
-            return None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(TextColumn("dataset"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"),
-                            TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-        self.bar.__enter__()
-        task = self.bar.add_task("build", total=None)
-        return lambda done, total: self.bar.update(task, completed=done, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
 
 
 def _checked_id(text: str) -> str:

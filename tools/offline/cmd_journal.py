@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tools.progress import CountBar
+
 IMPORT_FORMATS = ("auto", "frames", "tardis", "hftbacktest", "cryptofeed")
 CATEGORIES = ("linear", "spot", "inverse", "option")
 
@@ -134,7 +136,7 @@ def _import(args: argparse.Namespace) -> int:
     symbols = [s for s in args.symbols.split(",") if s] or None
     registry = load_registry_file(args.registry) if args.registry else None
     try:
-        with _progress_bar() as progress:
+        with CountBar("importing", "frames") as progress:
             summary = import_files(args.journal, args.format, args.files, symbols=symbols,
                                    category=args.category, registry=registry, skip_overlap=args.skip_overlap,
                                    progress=progress)
@@ -149,37 +151,6 @@ def _repair(args: argparse.Namespace) -> int:
 
     _print_json(repair(args.journal))
     return 0
-
-
-class _progress_bar:  # noqa: N801 - used as a context manager, like a function
-    """A rich progress bar on stderr while frames go in, only when stderr is a terminal (else None)."""
-
-    def __enter__(self) -> Callable[[int, int], None] | None:
-        self._bar = None
-        if not sys.stderr.isatty():
-            return None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._bar = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
-                             TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-        self._bar.start()
-        self._task = self._bar.add_task("import", total=None)
-        return self._update
-
-    def _update(self, done: int, total: int) -> None:
-        assert self._bar is not None
-        self._bar.update(self._task, completed=done, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 _ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
