@@ -92,6 +92,9 @@ def test_a_second_shard_on_a_running_shards_journal_exits_naming_the_lock(tmp_pa
     shard = h.start_shard(shard_cfg, tmp_path / "shard.log")
     sim = h.start_sim(sim_cfg, tmp_path / "sim.log")
     try:
+        # A running shard: market data and ticks already journaled (a loaded machine starts slowly).
+        h.wait_for(lambda: sum(r.kind == Kind.TICK for r in h.journal_records(_journal(shard_cfg))) >= 2,
+                   20, "two journaled ticks")
         doc = h.load(shard_cfg)  # same data_dir; its own API port and stream, so only the journal clashes
         doc["api"]["port"], doc["publish"]["endpoint"] = h.free_port(), f"ipc://{tmp_path}/second.pub"
         second = tmp_path / "second.yaml"
