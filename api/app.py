@@ -6,19 +6,27 @@ loop runs as a `background` context of the app (``cleanup_ctx``), in the same ev
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import logging
 import math
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
 
 from api.dataset_routes import DatasetService, add_routes
+from api.http import (
+    MAX_BODY_LIMIT,
+    SETTINGS,
+    ApiError,
+    ApiSettings,
+    bearer_auth,
+    json_errors,
+    json_response,
+    one_param,
+)
 from api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from api.metrics import ShardMetrics
 from api.openapi import HASH_PATTERN, SYMBOL_PATTERN, YAML_TYPES, openapi_document
@@ -31,42 +39,17 @@ log = logging.getLogger("feature_service.api")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 _HASH_RE = re.compile(HASH_PATTERN)
-#: Largest accepted `max_body_bytes` (1 GiB).
-MAX_BODY_LIMIT = 1 << 30
-
-
-class ApiSettings(NamedTuple):
-    """Settings the handlers read: the POST bearer token ("" = no auth) and the body limit."""
-
-    token: str
-    max_body_bytes: int
 
 
 VIEW = web.AppKey("view", ShardView)
 METRICS = web.AppKey("metrics", ShardMetrics)
-SETTINGS = web.AppKey("settings", ApiSettings)
 OPENAPI = web.AppKey("openapi", bytes)
-
-
-class ApiError(Exception):
-    """An error answer: HTTP `status` with JSON body ``{"error": message, **extra}``."""
-
-    def __init__(self, status: int, message: str, extra: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.extra, self.headers = status, message, extra or {}, headers or {}
 
 
 def iso_ns(ts_ns: int) -> str:
     """Format ns since the epoch as ISO-8601 UTC with all nine fraction digits."""
     secs, frac = divmod(ts_ns, 1_000_000_000)
     return f"{(_EPOCH + timedelta(seconds=secs)):%Y-%m-%dT%H:%M:%S}.{frac:09d}Z"
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """Return `body` as an orjson-encoded JSON response."""
-    return web.Response(body=orjson.dumps(body), status=status, headers=headers,
-                        content_type="application/json")
 
 
 def finite_or_none(values: Sequence[float]) -> list[float | None]:
@@ -82,21 +65,9 @@ def latest_body(v: Vector, names: Sequence[str]) -> dict[str, Any]:
             "features": dict(zip(names, values, strict=True))}
 
 
-def _one_param(request: web.Request, name: str, required: bool) -> str | None:
-    """Return query parameter `name` (None when absent and optional); 400 if repeated or missing."""
-    got = request.query.getall(name, [])
-    if len(got) > 1:
-        raise ApiError(400, f"give {name} once, got {len(got)} values")
-    if not got:
-        if required:
-            raise ApiError(400, f"missing query parameter {name} (e.g. ?{name}=BTCUSDT)")
-        return None
-    return got[0]
-
-
 def _symbol_param(request: web.Request) -> str:
     """Return the validated ``symbol`` query parameter (400 naming what is wrong)."""
-    symbol = _one_param(request, "symbol", required=True) or ""
+    symbol = one_param(request, "symbol", required=True) or ""
     if not symbol:
         raise ApiError(400, "empty query parameter symbol (e.g. ?symbol=BTCUSDT)")
     if not _SYMBOL_RE.match(symbol):
@@ -131,13 +102,13 @@ async def features_latest(request: web.Request) -> web.Response:
     reg = view.registry(v.registry_hash)
     if reg is None:
         raise ApiError(503, f"registry {v.registry_hash} of the latest {symbol} vector is unknown")
-    return _json(latest_body(v, reg.names))
+    return json_response(latest_body(v, reg.names))
 
 
 async def features_schema(request: web.Request) -> web.Response:
     """GET /features/schema[?registry_hash=H]: a registry's hash, names and canonical text."""
     view = request.app[VIEW]
-    h = _one_param(request, "registry_hash", required=False)
+    h = one_param(request, "registry_hash", required=False)
     if h is not None and not _HASH_RE.match(h):
         raise ApiError(400, f"malformed registry_hash {h[:80]!r}: lower-case hex")
     reg = view.registry(h)
@@ -147,7 +118,7 @@ async def features_schema(request: web.Request) -> web.Response:
                             f"registries: {', '.join(known[-10:]) or 'none'}")
     if reg is None:
         raise ApiError(503, f"shard {view.name} has no registry in force yet")
-    return _json({"registry_hash": reg.content_hash, "names": list(reg.names),
+    return json_response({"registry_hash": reg.content_hash, "names": list(reg.names),
                   "registry": reg.canonical, "known_hashes": known})
 
 
@@ -177,13 +148,13 @@ async def registry_reload(request: web.Request) -> web.Response:
         res = await request.app[VIEW].reload_registry(text)
     except RegistryError as e:
         raise ApiError(400, str(e)) from None
-    return _json({"registry_hash": res.registry_hash, "effective_ts": iso_ns(res.effective_ns),
+    return json_response({"registry_hash": res.registry_hash, "effective_ts": iso_ns(res.effective_ns),
                   "effective_ns": int(res.effective_ns), "names": list(res.names)})
 
 
 async def get_health(request: web.Request) -> web.Response:
     """GET /health: the shard's health dict, always 200 (read `status`)."""
-    return _json(request.app[VIEW].health())
+    return json_response(request.app[VIEW].health())
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -195,58 +166,6 @@ async def get_metrics(request: web.Request) -> web.Response:
 async def get_openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: the OpenAPI document."""
     return web.Response(body=request.app[OPENAPI], content_type="application/json")
-
-
-def _http_error_message(request: web.Request, e: web.HTTPException) -> str:
-    """Return a one-line reason for an aiohttp HTTP error raised outside our handlers."""
-    if isinstance(e, web.HTTPMethodNotAllowed):
-        allowed = ", ".join(sorted(e.allowed_methods))
-        return f"method {e.method} is not allowed on {request.path} (allowed: {allowed})"
-    if isinstance(e, web.HTTPNotFound) and e.text == "404: Not Found":
-        return f"no route {request.method} {request.path}"
-    if e.text and e.text != f"{e.status}: {e.reason}":
-        return e.text
-    return e.reason
-
-
-def _error_response(err: ApiError) -> web.Response:
-    """Return the JSON response of `err`."""
-    return _json({"error": err.message, **err.extra}, status=err.status, headers=err.headers)
-
-
-@web.middleware
-async def json_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
-    """Answer every error as JSON ``{"error": reason}``; an unexpected exception is a logged 500."""
-    try:
-        return await handler(request)
-    except ApiError as e:
-        return _error_response(e)
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        keep = {k: v for k, v in e.headers.items() if k not in (hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH)}
-        return _error_response(ApiError(e.status, _http_error_message(request, e), headers=keep))
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("api handler failed: %s %s", request.method, request.path_qs)
-        return _error_response(ApiError(500, f"internal error handling {request.method} {request.path} "
-                                             "(a bug; see the shard log)"))
-
-
-@web.middleware
-async def bearer_auth(request: web.Request, handler: Callable) -> web.StreamResponse:
-    """With a token configured, refuse any POST without ``Authorization: Bearer <token>`` (401)."""
-    token = request.app[SETTINGS].token
-    if token and request.method == hdrs.METH_POST:
-        scheme, _, given = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
-        challenge = {hdrs.WWW_AUTHENTICATE: "Bearer"}
-        if scheme.lower() != "bearer" or not given.strip():
-            raise ApiError(401, f"POST {request.path} needs an Authorization: Bearer <token> header",
-                           headers=challenge)
-        if not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise ApiError(401, "wrong bearer token", headers=challenge)
-    return await handler(request)
 
 
 Background = Callable[[web.Application], AsyncIterator[None]]

@@ -13,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 from aiohttp import web
 
+from api.http import ApiError, json_response
+
 ID_PATTERN = r"^[0-9a-f]{16}$"
 _ID_RE = re.compile(ID_PATTERN)
 #: Build parameters accepted (query string or JSON body).
@@ -39,14 +41,8 @@ class DatasetService(Protocol):
 SERVICE = web.AppKey("datasets", DatasetService)
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
 async def _build_params(request: web.Request) -> dict[str, str]:
     """The parameters from the query string and/or a JSON object body, as strings; 400 when malformed."""
-    from api.app import ApiError
-
     params = {}
     for k in request.query:
         if k not in PARAMS:
@@ -75,32 +71,28 @@ async def _build_params(request: web.Request) -> dict[str, str]:
 
 async def dataset_build(request: web.Request) -> web.Response:
     """POST /dataset/build: 202 {dataset_id, status}; the same request again gives the same id."""
-    from api.app import ApiError
-
     params = await _build_params(request)
     try:
         answer = await request.app[SERVICE].request(params)
     except ValueError as e:
         raise ApiError(400, str(e)) from None
-    return _json(answer, status=202)
+    return json_response(answer, status=202)
 
 
 async def dataset_list(request: web.Request) -> web.Response:
     """GET /dataset/list: every dataset and build."""
-    return _json({"datasets": request.app[SERVICE].datasets()})
+    return json_response({"datasets": request.app[SERVICE].datasets()})
 
 
 async def dataset_get(request: web.Request) -> web.Response:
     """GET /dataset/{id}: its status, progress and manifest."""
-    from api.app import ApiError
-
     ds_id = request.match_info["dataset_id"]
     if not _ID_RE.match(ds_id):
         raise ApiError(400, f"malformed dataset id {ds_id[:80]!r}: 16 lower-case hex digits")
     found = request.app[SERVICE].status(ds_id)
     if found is None:
         raise ApiError(404, f"no dataset {ds_id} (GET /dataset/list lists them)")
-    return _json(found)
+    return json_response(found)
 
 
 def add_routes(app: web.Application, service: DatasetService) -> None:
