@@ -245,3 +245,39 @@ def test_a_range_across_a_registry_change_is_refused_naming_both(tmp_path: Path)
     after = _cli("dataset", "build", "--config", str(cfg), "--from", str(t), "--to", str(t + 9 * NS), "--horizons", "1s")
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["registry_hash"] == new.content_hash
+
+
+def test_a_build_fixed_at_a_seq_reads_nothing_after_it_and_gets_the_id_its_request_answered(shard: Path,
+                                                                                            tmp_path: Path) -> None:
+    # The shard's API answers an id from the data it sees; its build process starts later, when more has
+    # arrived, and must build that same data (`--through-seq`): the ticks after it do not exist for it.
+    from tools.dataset.build import request_id
+    from tools.dataset.params import BuildParams
+    from tools.dataset.source import ShardData
+
+    cfg = _copy(shard, tmp_path)
+    seq, ts = ShardData.open(str(cfg)).ticks()
+    cut = int(np.searchsorted(ts, TO - 100 * NS))  # "now": the newest tick the request saw
+    to = int(ts[cut]) + NS  # a range ending now: its last minute of 60 s targets is not there yet
+    seen = ShardData.open(str(cfg))
+    seen.through_seq = int(seq[cut])
+    answered = request_id(seen, BuildParams(FROM, to, tuple(SYMBOLS), {"60s": 60 * NS}))
+
+    def build(*extra: str) -> tuple[dict, object]:
+        done = _cli("dataset", "build", "--config", str(cfg), "--from", str(FROM), "--to", str(to),
+                    "--horizons", "60s", *extra)
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)
+        table = pads.dataset(out["path"], format="parquet", partitioning="hive").to_table()
+        return out, table.sort_by([("symbol", "ascending"), ("ts", "ascending")])
+
+    (fixed, a), (full, b) = build("--through-seq", str(seq[cut])), build()
+    assert fixed["dataset_id"] == answered != full["dataset_id"]
+    assert json.loads((Path(fixed["path"]) / "_manifest.json").read_text())["source"]["through_seq"] == int(seq[cut])
+    a_ts = a.column("ts").cast("int64").to_numpy()
+    assert a_ts.tolist() == b.column("ts").cast("int64").to_numpy().tolist() and a_ts.max() == ts[cut]
+    ret_a, ret_b = a.column("target_return_60s").to_pylist(), b.column("target_return_60s").to_pylist()
+    inside = a_ts + 60 * NS <= ts[cut]
+    assert [r for r, d in zip(ret_a, inside, strict=True) if d] == [r for r, d in zip(ret_b, inside, strict=True) if d]
+    assert all(r is None for r, d in zip(ret_a, inside, strict=True) if not d)
+    assert any(r is not None for r, d in zip(ret_b, inside, strict=True) if not d)

@@ -168,7 +168,8 @@ def _task_params(params: BuildParams) -> dict[str, Any]:
 def _run(data: ShardData, params: BuildParams, tasks: list[Task], staging: Path, workers: int, executor: str,
          progress: Progress) -> list[dict[str, Any]]:
     """Run every task; results in task order whatever order they finished in."""
-    args = (str(Path(data.config_path).resolve()), _task_params(params))
+    args = (str(Path(data.config_path).resolve()),
+            {**_task_params(params), "until_ns": data.replay_end(params.to_ns + params.longest_ns + 1)})
     if executor:
         return _run_dask(executor, args, tasks, staging, progress)
     if workers <= 1:

@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--drop-invalid", action="store_true", help="leave out rows whose book is invalid")
     b.add_argument("--registry", default="", metavar="FILE", help="what-if: compute with this registry")
     b.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    b.add_argument("--through-seq", type=int, default=None, metavar="SEQ",
+                   help="read journal records up to SEQ only: the data as an earlier request saw it (the shard's "
+                        "POST /dataset/build passes it, so the build matches the id it answered)")
     b.add_argument("--executor", default="", metavar="tcp://HOST:PORT",
                    help="run the tasks on this Dask distributed scheduler instead")
     for name, helptext in (("list", "list datasets and builds"), ("show", "print a dataset's manifest or status"),
@@ -70,6 +73,7 @@ def _build(args: argparse.Namespace) -> dict[str, Any]:
     from tools.dataset.params import DatasetRequestError
 
     data = _data(args.config)
+    data.through_seq = args.through_seq
     try:
         params = _params(args, data)
         if args.workers < 1:

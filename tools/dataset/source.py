@@ -26,6 +26,8 @@ class ShardData:
     source: ConfigSource
     data_dir: Path
     shard: str
+    #: Read records up to this seq only (None: all): a build fixed by an earlier request (`fingerprint`).
+    through_seq: int | None = None
     _ticks: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
@@ -51,7 +53,9 @@ class ShardData:
         Read once per `ShardData` (a build asks for them a few times).
         """
         if self._ticks is None:
-            self._ticks = self._read_ticks()
+            seq, ts = self._read_ticks()
+            keep = seq <= self.through_seq if self.through_seq is not None else slice(None)
+            self._ticks = seq[keep], ts[keep]
         return self._ticks
 
     def _read_ticks(self) -> tuple[np.ndarray, np.ndarray]:
@@ -82,3 +86,13 @@ class ShardData:
         seq, ts = self.ticks()
         before = seq[ts < until_ns]
         return {"shard": self.shard, "through_seq": int(before.max()) if len(before) else 0}
+
+    def replay_end(self, until_ns: int) -> int:
+        """Where a build reading ticks before `until_ns` stops: just after the last such tick stored.
+
+        While a shard runs, later ticks arrive; stopping at the ticks the fingerprint names makes a
+        build started later (the API's build process) read exactly what its request saw.
+        """
+        seq, ts = self.ticks()
+        before = ts[ts < until_ns]
+        return min(until_ns, int(before.max()) + 1) if len(before) else until_ns

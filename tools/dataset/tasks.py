@@ -60,7 +60,8 @@ def run_task(config_path: str, params: dict[str, Any], task: Task, out_dir: str)
     registry = _registry(params)
     summary = ReplaySummary()
     vectors = [v for v in ConfigSource.open(config_path).replay(
-        registry, [task.symbol], task.from_ns, task.to_ns + params["longest_ns"] + 1, summary) if v.symbol == task.symbol]
+        registry, [task.symbol], task.from_ns, min(task.to_ns + params["longest_ns"] + 1, params["until_ns"]), summary)
+        if v.symbol == task.symbol]
     hashes = sorted({v.registry_hash for v in vectors if v.ts_ns < task.to_ns})
     if len(hashes) > 1:
         switch = next(v.ts_ns for v in vectors if v.registry_hash != vectors[0].registry_hash)

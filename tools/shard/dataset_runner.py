@@ -70,12 +70,14 @@ class DatasetRunner:
             drop = _flag(params.get("drop_invalid", "false"))
             built = BuildParams(from_ns, to_ns, symbols, horizons, bps, drop)
             ds_id = request_id(data, built)
+            seq = data.fingerprint(built.to_ns + built.longest_ns + 1)["through_seq"]
         except DatasetRequestError as e:
             raise ValueError(str(e)) from None
         except ValueError as e:
             raise ValueError(f"bad parameter: {e}") from None
         args = ["--from", str(from_ns), "--to", str(to_ns), "--symbols", ",".join(symbols),
-                "--horizons", ",".join(horizons), "--threshold-bps", repr(bps)] + (["--drop-invalid"] if drop else [])
+                "--horizons", ",".join(horizons), "--threshold-bps", repr(bps), "--through-seq", str(seq)]
+        args += ["--drop-invalid"] if drop else []
         return args, ds_id
 
     async def _run(self, ds_id: str, args: list[str]) -> None:
