@@ -164,6 +164,43 @@ def start_shard(cfg: Path, log: Path, timeout: float = 30) -> Proc:
     return shard
 
 
+def model_service_config(tmp: Path, shard_cfgs: list[Path], name: str = "model", **extra: Any) -> Path:
+    """Write a model-service config subscribed to the shards of `shard_cfgs` (datasets of the first)."""
+    shards = [load(c) for c in shard_cfgs]
+    doc: dict[str, Any] = {
+        "data_dir": str(tmp / f"{name}-data"),
+        "datasets_dir": str(Path(shards[0]["data_dir"]) / "datasets"),
+        "subscribe": {"endpoints": [s["publish"]["endpoint"] for s in shards]},
+        "publish": {"endpoint": f"ipc://{tmp}/{name}.pub"},
+        "api": {"port": free_port()},
+    }
+    for key, value in extra.items():
+        doc[key] = {**doc[key], **value} if isinstance(value, dict) and isinstance(doc.get(key), dict) else value
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+class ModelProc(Proc):
+    """A `model-service serve --config FILE` subprocess."""
+
+    def __init__(self, config: Path, log: Path) -> None:  # noqa: D107 - same as Proc, another program
+        self.log = log
+        with log.open("ab") as f:
+            self.p = subprocess.Popen([sys.executable, "-m", "model_service.cli", "serve", "--config", str(config)],
+                                      stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.started = time.monotonic()
+
+
+def start_model_service(cfg: Path, log: Path, timeout: float = 30) -> ModelProc:
+    """Start model-service and wait until its API answers /health."""
+    proc = ModelProc(cfg, log)
+    port = load(cfg)["api"]["port"]
+    wait_for(lambda: not proc.alive() or get(port, "/health")[0] == 200, timeout, "the model-service API")
+    assert proc.alive(), proc.text()
+    return proc
+
+
 def control(endpoint: str, request: str, timeout_s: float = 2.0) -> str | None:
     """One request to the simulator's control REP socket (None when unanswered)."""
     import zmq
