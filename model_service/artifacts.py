@@ -48,10 +48,21 @@ class LoadedModel:
     feature_names: tuple[str, ...]
     estimator: Any
     metadata: dict[str, Any]
+    #: The estimator's trees compiled (`model_service.fasttrees`), or None: sklearn scores.
+    fast: Any = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities of each row of `x` (registry column order), columns in `CLASSES` order."""
-        return align(self.estimator.classes_, self.estimator.predict_proba(as_input(x)))
+        return align(self.estimator.classes_, (self.fast or self.estimator).predict_proba(as_input(x)))
+
+
+def compiled(est: Any) -> Any:
+    """The compiled scorer of a HistGradientBoosting estimator (identical probabilities), else None."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from model_service.fasttrees import compile_hgb
+
+    return compile_hgb(est) if isinstance(est, HistGradientBoostingClassifier) else None
 
 
 def _dump(path: Path, doc: Any) -> None:
@@ -138,8 +149,8 @@ class ModelStore:
             s = self.status(model_id)
             state = "never requested" if s is None else s["status"] + (f": {s['error']}" if s.get("error") else "")
             raise ModelError(f"model {model_id} is not trained ({state})")
-        return LoadedModel(model_id, meta["registry_hash"], tuple(meta["feature_names"]),
-                           load_estimator(self.dir / model_id / MODEL_FILE), meta)
+        est = load_estimator(self.dir / model_id / MODEL_FILE)
+        return LoadedModel(model_id, meta["registry_hash"], tuple(meta["feature_names"]), est, meta, compiled(est))
 
     def set_active(self, model_id: str) -> None:
         """Make `model_id` the model a restart activates."""

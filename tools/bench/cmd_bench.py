@@ -1,4 +1,4 @@
-"""`feature-service bench ingest|engine|journal|latency|restart|offline|dataset`: print measured figures beside a naive baseline."""
+"""`feature-service bench ingest|engine|journal|latency|restart|offline|dataset|model`: print measured figures beside a naive baseline."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ BENCHES = {
                                        "and journal replay, scaling (time, peak RSS)"),
     "dataset": ("tools.bench.dataset", "dataset build from a compacted store: 1 symbol x 24 h, N symbols with "
                                        "--workers 2, beside a naive pandas build"),
+    "model": ("tools.bench.model", "model-service inference: vector receipt -> prediction sent, p50/p99, beside "
+                                   "a naive pandas client"),
 }
 
 
