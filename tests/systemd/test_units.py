@@ -15,6 +15,7 @@ from tools.cli import build_parser
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
 SHARD = UNITS / "feature-shard@.service"
 SIM = UNITS / "feature-gateway-sim.service"
+MODEL = UNITS / "model-service.service"
 HARDENING = ("NoNewPrivileges", "ProtectSystem", "PrivateTmp", "ProtectHome", "PrivateDevices",
              "RestrictAddressFamilies")
 
@@ -98,6 +99,23 @@ def test_exec_start_is_a_valid_cli_invocation(path: Path, command: str) -> None:
     assert args.command == command and args.config.startswith("/etc/feature-service/")
 
 
+def test_model_service_unit_is_notify_with_its_state_directory_and_the_shards_hardening() -> None:
+    unit = parse_unit(MODEL)
+    svc, shard = unit["Service"], parse_unit(SHARD)["Service"]
+    assert {k: one(unit, "Service", k) for k in ("Type", "NotifyAccess", "Restart", "User")} == {
+        "Type": "notify", "NotifyAccess": "main", "Restart": "always", "User": "feature-service"}
+    assert "/var/lib/" + one(unit, "Service", "StateDirectory") == one(unit, "Service", "ReadWritePaths")
+    hardening = {k: v for k, v in shard.items() if k.startswith(("Protect", "Private", "Restrict"))
+                 or k in ("NoNewPrivileges", "LockPersonality")}
+    assert {k: svc.get(k) for k in hardening} == hardening
+    argv = shlex.split(one(unit, "Service", "ExecStart"))
+    from model_service.cli import build_parser as model_parser
+
+    args = model_parser().parse_args(argv[1:])
+    assert argv[0] == "/opt/feature-service/.venv/bin/model-service" and args.command == "serve"
+    assert args.config == "/etc/feature-service/model-service.yaml"
+
+
 def test_the_old_unit_name_is_gone_and_sysusers_declares_the_user() -> None:
     assert not (UNITS / "feature-service-shard@.service").exists()
     lines = [ln.split() for ln in (UNITS / "sysusers.d" / "feature-service.conf").read_text().splitlines()
@@ -112,14 +130,17 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     exe_path = str(exe) if exe.exists() else shutil.which("true")
     assert exe_path
     names = []
-    for src in (SHARD, SIM):
+    model_exe = Path(sys.executable).parent / "model-service"
+    for src in (SHARD, SIM, MODEL):
         text = src.read_text().replace("/opt/feature-service/.venv/bin/feature-service", exe_path)
+        text = text.replace("/opt/feature-service/.venv/bin/model-service",
+                            str(model_exe) if model_exe.exists() else exe_path)
         (tmp_path / src.name).write_text(text)
         names.append(str(tmp_path / src.name.replace("@.service", "@alpha.service")))
     done = subprocess.run(["systemd-analyze", "verify", "--man=no", *names], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    ours = [ln for ln in done.stderr.splitlines() if "feature-" in ln]
+    ours = [ln for ln in done.stderr.splitlines() if "feature-" in ln or "model-service" in ln]
     assert ours == [], ours
 
 
