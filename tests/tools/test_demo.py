@@ -63,13 +63,13 @@ def test_demo_runs_end_to_end_in_a_pipe(tmp_path: Path) -> None:
     (data / "stale" / "old.seg").write_bytes(b"x" * 100)
     (data / MARKER).write_text("made by the demo\n")
 
-    r = demo("--duration", "6", "--data-dir", str(data), cwd=tmp_path)
+    r = demo("--duration", "16", "--data-dir", str(data), cwd=tmp_path)  # a model needs 16 ticks to split
 
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     # One plain line per second (no terminal: no live table), each naming every symbol.
     lines = [line for line in r.stdout.splitlines() if LINE_RE.match(line)]
-    assert [int(LINE_RE.match(line).group(1)) for line in lines] == [1, 2, 3, 4, 5, 6], r.stdout
+    assert [int(LINE_RE.match(line).group(1)) for line in lines] == list(range(1, 17)), r.stdout
     for line in lines:
         for sym in SYMBOLS:
             assert re.search(rf"{sym} mid=\S+ book=(valid|INVALID|\?) gaps=\d+ resyncs=\d+", line), line
@@ -94,7 +94,7 @@ def test_demo_runs_end_to_end_in_a_pipe(tmp_path: Path) -> None:
     assert body["registry_hash"].startswith(m.group(3))
     symbols = {s for t in tables for s in t.column("symbol").to_pylist()}
     assert symbols == set(SYMBOLS)
-    assert rows >= 3 * 5  # at least five ticks per symbol in six seconds
+    assert rows >= 3 * 15  # at least fifteen ticks per symbol in sixteen seconds
     assert "last row per symbol" in r.stdout and "mid_price" in r.stdout.split("last row per symbol")[1]
     assert "live = replay" in r.stdout
     # The training dataset of the run, its manifest and its report.
@@ -103,12 +103,23 @@ def test_demo_runs_end_to_end_in_a_pipe(tmp_path: Path) -> None:
     path = data / "datasets" / m.group(1)
     manifest = json.loads((path / "_manifest.json").read_text())
     assert manifest["rows_total"] == int(m.group(2)) == pq.ParquetDataset(path).read().num_rows > 0
-    assert set(manifest["label_balance"]) == {"5s", "10s"} and "label_5s: down" in r.stdout
+    assert set(manifest["label_balance"]) == {"1s", "5s", "10s"} and "label_5s: down" in r.stdout
     assert (path / "_report" / "report.html").is_file() and "report.html" in r.stdout
+    # model-service trained on that dataset, activated the model, and scored the restarted shard's vectors.
+    m = re.search(r"^model ([0-9a-f]{16}): (logistic|hist_gradient_boosting) ", r.stdout, re.M)
+    assert m, r.stdout
+    meta = json.loads((data / "models" / m.group(1) / "metadata.json").read_text())
+    assert meta["dataset_id"] == manifest["dataset_id"] and meta["registry_hash"] == manifest["registry_hash"]
+    assert f"activated {m.group(1)}" in r.stdout
+    scored = [line for line in r.stdout.splitlines() if re.match(r"^  t\+\ds ", line)]
+    assert len(scored) == 5 and all(sym in scored[-1] for sym in SYMBOLS), scored
+    latest = json.loads(r.stdout.split("/model/predict/latest?symbol=BTCUSDT\n", 1)[1].split("\n}\n", 1)[0] + "\n}")
+    assert latest["model_id"] == m.group(1) and latest["symbol"] == "BTCUSDT"
+    assert abs(sum(latest["probabilities"].values()) - 1) < 1e-9
     # What the run leaves: the marker, the shard's files and logs; the stale files are gone.
     assert (data / MARKER).is_file()
     assert not (data / "stale").exists()
-    for name in ("journal", "checkpoints", "feature_log", "shard.log", "gateway-sim.log"):
+    for name in ("journal", "checkpoints", "feature_log", "shard.log", "gateway-sim.log", "model-service.log"):
         assert (data / name).exists(), name
     assert any((data / "journal").glob("*.seg"))
 

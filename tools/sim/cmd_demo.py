@@ -1,9 +1,12 @@
-"""`feature-service demo`: simulator → shard → live table → GET /features/latest → replay dataset.
+"""`feature-service demo`: simulator → shard → live table → GET /features/latest → replay dataset →
+training dataset → model-service trains on it and scores live vectors.
 
 The gateway simulator and one shard run as subprocesses on free 127.0.0.1 ports; a live table
 (`tools/sim/demo_table.py`) shows features.live and the shard's /health and /metrics once a second;
-then one `GET /features/latest` is printed, both processes are stopped cleanly (SIGINT), and the
-journal is replayed into a Parquet dataset under ``<data>/features/``.
+then one `GET /features/latest` is printed, both processes are stopped cleanly (SIGINT), the
+journal is replayed into a Parquet dataset under ``<data>/features/``, compacted, and built into a
+labelled training dataset; finally the two restart beside model-service, which trains on that
+dataset through its API and scores the live vectors (`tools/sim/demo_model.py`).
 
 Everything lives in one data directory (default ``./demo-data``). The demo marks a directory it
 creates with `MARKER` and later clears only a directory carrying it; a non-empty directory without
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tools.shard.config import ShardConfig
+from tools.sim.demo_model import score_live
 from tools.sim.gateway.config import SimConfig
 from tools.typedconfig import ConfigError, build, load_yaml_file
 
@@ -319,15 +323,17 @@ class Child:
     reported: bool = False
 
     @classmethod
-    def spawn(cls, name: str, data: Path, config: dict[str, Any]) -> Child:
-        """Write `config` to ``<data>/<name>.yaml`` and start the command in a session of its own
-        (Ctrl-C reaches only the demo, which then stops the children itself)."""
+    def spawn(cls, name: str, data: Path, config: dict[str, Any], program: list[str] | None = None) -> Child:
+        """Write `config` to ``<data>/<name>.yaml`` and start the command (``feature-service NAME`` unless
+        `program` is given) in a session of its own (Ctrl-C reaches only the demo, which then stops the
+        children itself); its output is appended to ``<data>/<name>.log``."""
         import yaml
 
         path, log = data / f"{name}.yaml", data / f"{name}.log"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "tools.cli", name, "--config", str(path)],
+        argv = program or [sys.executable, "-m", "tools.cli", name]
+        with log.open("ab") as out:
+            proc = subprocess.Popen([*argv, "--config", str(path)],
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         return cls(name, proc, log)
@@ -413,7 +419,8 @@ def demo(plan: Plan, children: list[Child], console: Console) -> int:
         say(console, "both stopped cleanly (exit 0)")
     ok = stopped and ok
     ok = build_dataset(plan, w, console) and ok
-    ok = ok and training_dataset(plan, console)
+    built = training_dataset(plan, console) if ok else None
+    ok = built is not None and score_live(plan, built, console)
     _outro(plan, console, ok, time.monotonic() - t0)
     return 0 if ok else 1
 
@@ -526,26 +533,27 @@ def _cli(console: Console, what: str, *args: str) -> dict[str, Any] | None:
 
 
 #: Target horizons of the demo's training dataset (its run lasts seconds, not minutes).
-DEMO_HORIZONS = "5s,10s"
+DEMO_HORIZONS = "1s,5s,10s"
 
 
-def training_dataset(plan: Plan, console: Console) -> bool:
-    """Compact the journal into the store, build a labelled dataset of the whole run and its report."""
+def training_dataset(plan: Plan, console: Console) -> str | None:
+    """Compact the journal into the store, build a labelled dataset of the whole run and its report;
+    return its id (None, reported, when a step fails)."""
     from tools.dataset.source import ShardData
 
     cfg = str(plan.data / "shard.yaml")
     say(console, f"\ncompacting the journal into the raw store {shown_path(plan.data / 'store')}/ and building a "
                  f"training dataset (targets {DEMO_HORIZONS}) ...", style="bold")
     if _cli(console, "compact", "compact", "--config", cfg) is None:
-        return False
+        return None
     _, ts = ShardData.open(cfg).ticks()
     built = _cli(console, "dataset build", "dataset", "build", "--config", cfg, "--from", str(int(ts.min())),
                  "--to", str(int(ts.max()) + 1), "--horizons", DEMO_HORIZONS)
     if built is None:
-        return False
+        return None
     report = _cli(console, "dataset report", "dataset", "report", "--config", cfg, built["dataset_id"])
     if report is None:
-        return False
+        return None
     rows = ", ".join(f"{s} {n}" for s, n in built["rows"].items())
     say(console, f"training dataset {built['dataset_id']}: {built['rows_total']} rows ({rows}), registry "
                  f"{built['registry_hash'][:12]}")
@@ -554,7 +562,7 @@ def training_dataset(plan: Plan, console: Console) -> bool:
     say(console, f"  path {shown_path(Path(built['path']))}/ (pandas: pd.read_parquet(path)) · manifest "
                  f"{shown_path(Path(built['path']) / '_manifest.json')}")
     say(console, f"  report {shown_path(Path(report['report']))}")
-    return True
+    return built["dataset_id"]
 
 
 def _outro(plan: Plan, console: Console, ok: bool, seconds: float) -> None:
@@ -563,6 +571,7 @@ def _outro(plan: Plan, console: Console, ok: bool, seconds: float) -> None:
         say(console, f"\ndemo FAILED after {seconds:.0f} s (see above and the logs in {data}/)", style="bold red")
         return
     say(console, f"\ndemo done in {seconds:.0f} s. Files in {data}/: journal/, checkpoints/, feature_log/, "
-                 "features/, store/, datasets/, shard.log, gateway-sim.log", style="bold green")
+                 "features/, store/, datasets/, models/, shard.log, gateway-sim.log, model-service.log",
+        style="bold green")
     say(console, f"next: feature-service journal stats --journal {data}/journal · the next demo run "
                  f"clears {data}/ (it carries the {MARKER} marker)")
