@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from aiohttp import hdrs, web
 
 from api.dataset_routes import DatasetService, add_routes
@@ -22,6 +21,7 @@ from api.http import (
     SETTINGS,
     ApiError,
     ApiSettings,
+    add_document_routes,
     bearer_auth,
     json_errors,
     json_response,
@@ -43,7 +43,6 @@ _HASH_RE = re.compile(HASH_PATTERN)
 
 VIEW = web.AppKey("view", ShardView)
 METRICS = web.AppKey("metrics", ShardMetrics)
-OPENAPI = web.AppKey("openapi", bytes)
 
 
 def iso_ns(ts_ns: int) -> str:
@@ -157,17 +156,6 @@ async def get_health(request: web.Request) -> web.Response:
     return json_response(request.app[VIEW].health())
 
 
-async def get_metrics(request: web.Request) -> web.Response:
-    """GET /metrics: Prometheus text format."""
-    body = request.app[METRICS].render()
-    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: METRICS_CONTENT_TYPE})
-
-
-async def get_openapi(request: web.Request) -> web.Response:
-    """GET /openapi.json: the OpenAPI document."""
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
-
-
 Background = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -182,15 +170,13 @@ def create_app(view: ShardView, metrics: ShardMetrics, *, token: str = "",
     app[VIEW] = view
     app[METRICS] = metrics
     app[SETTINGS] = ApiSettings(token, max_body_bytes)
-    app[OPENAPI] = orjson.dumps(openapi_document())
     for ctx in background:
         app.cleanup_ctx.append(ctx)
     app.router.add_get("/features/latest", features_latest)
     app.router.add_get("/features/schema", features_schema)
     app.router.add_post("/feature-registry/reload", registry_reload)
     app.router.add_get("/health", get_health)
-    app.router.add_get("/metrics", get_metrics)
-    app.router.add_get("/openapi.json", get_openapi)
+    add_document_routes(app, openapi_document(), lambda: metrics.render(), METRICS_CONTENT_TYPE)
     if datasets is not None:
         add_routes(app, datasets)
     return app

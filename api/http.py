@@ -106,3 +106,18 @@ async def bearer_auth(request: web.Request, handler: Callable) -> web.StreamResp
     return await handler(request)
 
 
+
+
+def add_document_routes(app: web.Application, openapi: dict[str, Any], render_metrics: Callable[[], bytes],
+                        metrics_type: str) -> None:
+    """GET /openapi.json (the document, encoded once) and GET /metrics (rendered per request)."""
+    doc = orjson.dumps(openapi)
+
+    async def get_openapi(request: web.Request) -> web.Response:
+        return web.Response(body=doc, content_type="application/json")
+
+    async def get_metrics(request: web.Request) -> web.Response:
+        return web.Response(body=render_metrics(), headers={hdrs.CONTENT_TYPE: metrics_type})
+
+    app.router.add_get("/openapi.json", get_openapi)
+    app.router.add_get("/metrics", get_metrics)

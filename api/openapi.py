@@ -17,26 +17,26 @@ JSON = "application/json"
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml")
 
 
-def _ref(name: str) -> dict[str, str]:
+def schema_ref(name: str) -> dict[str, str]:
     """Return a reference to component schema `name`."""
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _obj(props: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+def closed_object(props: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
     """Return a closed object schema requiring every property not listed in `optional`."""
     return {"type": "object", "additionalProperties": False, "properties": props,
             "required": [k for k in props if k not in optional]}
 
 
-def _json_response(description: str, schema: str) -> dict[str, Any]:
+def json_body(description: str, schema: str) -> dict[str, Any]:
     """Return a response with a JSON body of component `schema`."""
-    return {"description": description, "content": {JSON: {"schema": _ref(schema)}}}
+    return {"description": description, "content": {JSON: {"schema": schema_ref(schema)}}}
 
 
-def _errors(**codes: str) -> dict[str, Any]:
+def error_responses(**codes: str) -> dict[str, Any]:
     """Return error responses (JSON `Error` bodies) keyed by status code, plus the 500 every route has."""
-    codes.setdefault("e500", "A bug in the shard (logged); the body says so.")
-    return {k[1:]: _json_response(v, "Error") for k, v in codes.items()}
+    codes.setdefault("e500", "A bug (logged); the body says so.")
+    return {k[1:]: json_body(v, "Error") for k, v in codes.items()}
 
 
 _STRING, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
@@ -45,12 +45,12 @@ _ISO = {"type": "string", "pattern": ISO_NS_PATTERN, "description": "ISO-8601 UT
 _NAMES = {"type": "array", "items": _STRING, "description": "Feature names in column order."}
 
 SCHEMAS: dict[str, Any] = {
-    "Error": _obj({
+    "Error": closed_object({
         "error": {"type": "string", "minLength": 1, "description": "What went wrong, in one line."},
-        "owner": {**_obj({"shard": _STRING, "url": _STRING}),
+        "owner": {**closed_object({"shard": _STRING, "url": _STRING}),
                   "description": "404 on /features/latest: the shard owning the symbol, when known."},
     }, optional=("owner",)),
-    "Latest": _obj({
+    "Latest": closed_object({
         "ts": {**_ISO, "description": "Tick boundary, ISO-8601 UTC with nanoseconds."},
         "ts_ns": {**_INT, "description": "Tick boundary, ns since the epoch."},
         "symbol": _STRING,
@@ -59,34 +59,34 @@ SCHEMAS: dict[str, Any] = {
         "features": {"type": "object", "additionalProperties": {"type": ["number", "null"]},
                      "description": "Feature name → value in column order; NaN and ±inf as null."},
     }),
-    "Schema": _obj({
+    "Schema": closed_object({
         "registry_hash": _HASH,
         "names": _NAMES,
         "registry": {**_STRING, "description": "The registry's canonical text (YAML)."},
         "known_hashes": {"type": "array", "items": _HASH,
                          "description": "Every registry hash this shard's journal has used."},
     }),
-    "ReloadResult": _obj({
+    "ReloadResult": closed_object({
         "registry_hash": _HASH,
         "effective_ts": {**_ISO, "description": "The tick the new registry applies from."},
         "effective_ns": {**_INT, "description": "That tick in ns since the epoch."},
         "names": _NAMES,
     }),
-    "GatewayHealth": _obj({"up": _BOOL, "since": _STRING, "since_ns": _INT}),
-    "BookHealth": _obj({"valid": _BOOL, "last_event_age_s": {"type": ["number", "null"]}}),
-    "JournalHealth": _obj({"next_seq": _INT, "lag_records": _INT, "bytes": _INT}),
-    "CheckpointHealth": _obj({"seq": _INT, "age_s": {"type": "number"}}),
-    "Health": _obj({
+    "GatewayHealth": closed_object({"up": _BOOL, "since": _STRING, "since_ns": _INT}),
+    "BookHealth": closed_object({"valid": _BOOL, "last_event_age_s": {"type": ["number", "null"]}}),
+    "JournalHealth": closed_object({"next_seq": _INT, "lag_records": _INT, "bytes": _INT}),
+    "CheckpointHealth": closed_object({"seq": _INT, "age_s": {"type": "number"}}),
+    "Health": closed_object({
         "shard": _STRING,
         "status": {"type": "string", "enum": ["ok", "degraded"]},
-        "gateway": _ref("GatewayHealth"),
-        "books": {"type": "object", "additionalProperties": _ref("BookHealth"),
+        "gateway": schema_ref("GatewayHealth"),
+        "books": {"type": "object", "additionalProperties": schema_ref("BookHealth"),
                   "description": "Per owned symbol: feature book valid, seconds since its last event."},
-        "journal": _ref("JournalHealth"),
-        "checkpoint": {"oneOf": [_ref("CheckpointHealth"), {"type": "null"}],
+        "journal": schema_ref("JournalHealth"),
+        "checkpoint": {"oneOf": [schema_ref("CheckpointHealth"), {"type": "null"}],
                        "description": "The newest checkpoint; null before the first."},
     }),
-    "DatasetAccepted": _obj({
+    "DatasetAccepted": closed_object({
         "dataset_id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
         "status": {"type": "string", "enum": ["queued", "running", "done"]},
     }),
@@ -98,7 +98,7 @@ SCHEMAS: dict[str, Any] = {
         "manifest": {"type": "object", "description": "The dataset's _manifest.json (README *Datasets*)."},
         "params": {"type": "object"}, "path": _STRING,
     }, "description": "A build's state; `manifest` once it is done."},
-    "DatasetList": _obj({"datasets": {"type": "array", "items": {"type": "object", "required": ["dataset_id", "status"]}}}),
+    "DatasetList": closed_object({"datasets": {"type": "array", "items": {"type": "object", "required": ["dataset_id", "status"]}}}),
 }
 
 _DATASET_PARAMS = [
@@ -119,8 +119,8 @@ PATHS: dict[str, Any] = {
         "summary": "The newest feature vector of one symbol this shard owns.",
         "parameters": [_SYMBOL_PARAM],
         "responses": {
-            "200": _json_response("The vector.", "Latest"),
-            **_errors(e400="No symbol, an empty or a malformed one.",
+            "200": json_body("The vector.", "Latest"),
+            **error_responses(e400="No symbol, an empty or a malformed one.",
                       e404="This shard does not own the symbol; names the owner when known.",
                       e503="The symbol is owned but has no vector yet."),
         }}},
@@ -128,8 +128,8 @@ PATHS: dict[str, Any] = {
         "summary": "A registry: hash, feature names in column order, canonical text.",
         "parameters": [_HASH_PARAM],
         "responses": {
-            "200": _json_response("The registry.", "Schema"),
-            **_errors(e400="A malformed registry_hash.", e404="A registry_hash this journal never used.",
+            "200": json_body("The registry.", "Schema"),
+            **error_responses(e400="A malformed registry_hash.", e404="A registry_hash this journal never used.",
                       e503="No registry in force yet."),
         }}},
     "/feature-registry/reload": {"post": {
@@ -139,8 +139,8 @@ PATHS: dict[str, Any] = {
         "requestBody": {"required": False, "description": "A registry YAML; no body: re-read the configured file.",
                         "content": {t: {"schema": {"type": "string"}} for t in YAML_TYPES}},
         "responses": {
-            "200": _json_response("Accepted.", "ReloadResult"),
-            **_errors(e400="The registry is invalid (the message says where); the old one stays.",
+            "200": json_body("Accepted.", "ReloadResult"),
+            **error_responses(e400="The registry is invalid (the message says where); the old one stays.",
                       e401="Missing or wrong bearer token.",
                       e413="The body is larger than the configured limit.",
                       e415="The body is not YAML (names the Content-Type sent)."),
@@ -155,31 +155,31 @@ PATHS: dict[str, Any] = {
         "parameters": _DATASET_PARAMS,
         "requestBody": {"required": False, "content": {JSON: {"schema": {"type": "object"}}}},
         "responses": {
-            "202": _json_response("Accepted (or already running or done).", "DatasetAccepted"),
-            **_errors(e400="A bad parameter, an unknown symbol, no data in the range, a range beyond what is stored.",
+            "202": json_body("Accepted (or already running or done).", "DatasetAccepted"),
+            **error_responses(e400="A bad parameter, an unknown symbol, no data in the range, a range beyond what is stored.",
                       e401="Missing or wrong bearer token."),
         }}},
     "/dataset/list": {"get": {
         "summary": "Every dataset and build of this shard.",
-        "responses": {"200": _json_response("The datasets.", "DatasetList"), **_errors()}}},
+        "responses": {"200": json_body("The datasets.", "DatasetList"), **error_responses()}}},
     "/dataset/{dataset_id}": {"get": {
         "summary": "A build's status and progress, and the manifest once done.",
         "parameters": [{"name": "dataset_id", "in": "path", "required": True,
                         "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}}],
-        "responses": {"200": _json_response("The build.", "DatasetStatus"),
-                      **_errors(e400="Not a dataset id.", e404="No such dataset.")}}},
+        "responses": {"200": json_body("The build.", "DatasetStatus"),
+                      **error_responses(e400="Not a dataset id.", e404="No such dataset.")}}},
     "/health": {"get": {
         "summary": "Gateway, books, journal and checkpoint state (always 200; see `status`).",
-        "responses": {"200": _json_response("The shard's health.", "Health"), **_errors()}}},
+        "responses": {"200": json_body("The shard's health.", "Health"), **error_responses()}}},
     "/metrics": {"get": {
         "summary": "Prometheus metrics (text format 0.0.4).",
         "responses": {"200": {"description": "The metrics.",
                               "content": {"text/plain": {"schema": {"type": "string"}}}},
-                      **_errors()}}},
+                      **error_responses()}}},
     "/openapi.json": {"get": {
         "summary": "This document.",
         "responses": {"200": {"description": "OpenAPI 3.1.", "content": {JSON: {"schema": {"type": "object"}}}},
-                      **_errors()}}},
+                      **error_responses()}}},
 }
 
 

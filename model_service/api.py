@@ -16,6 +16,7 @@ from api.http import (
     SETTINGS,
     ApiError,
     ApiSettings,
+    add_document_routes,
     bearer_auth,
     json_errors,
     json_response,
@@ -31,12 +32,22 @@ if TYPE_CHECKING:
     from model_service.service import ModelService
 
 SERVICE = web.AppKey("model_service", object)
-OPENAPI = web.AppKey("model_openapi", bytes)
 _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
 
 def _service(request: web.Request) -> ModelService:
     return request.app[SERVICE]  # type: ignore[return-value]
+
+
+def _known(svc: ModelService, model_id: str) -> dict[str, Any]:
+    """The status of `model_id`: 400 when malformed, 404 when never requested."""
+    try:
+        found = svc.store.status(model_id)
+    except ModelError as e:
+        raise ApiError(400, str(e)) from None
+    if found is None:
+        raise ApiError(404, f"no model {model_id} (GET /model/list lists them)")
+    return found
 
 
 async def _body(request: web.Request) -> Any:
@@ -70,13 +81,7 @@ async def model_list(request: web.Request) -> web.Response:
 
 async def model_get(request: web.Request) -> web.Response:
     """GET /model/{id}: {model_id, status, error?, metadata?}."""
-    svc, model_id = _service(request), request.match_info["model_id"]
-    try:
-        found = svc.store.status(model_id)
-    except ModelError as e:
-        raise ApiError(400, str(e)) from None
-    if found is None:
-        raise ApiError(404, f"no model {model_id} (GET /model/list lists them)")
+    found = _known(_service(request), request.match_info["model_id"])
     return json_response({k: found[k] for k in ("model_id", "status", "error", "metadata") if k in found})
 
 
@@ -86,12 +91,7 @@ async def model_activate(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or set(body) != {"model_id"}:
         raise ApiError(400, 'the body must be {"model_id": "<16 hex digits>"}')
     svc, model_id = _service(request), body["model_id"]
-    try:
-        found = svc.store.status(model_id)
-    except ModelError as e:
-        raise ApiError(400, str(e)) from None
-    if found is None:
-        raise ApiError(404, f"no model {model_id} (GET /model/list lists them)")
+    found = _known(svc, model_id)
     if found["status"] != "done":
         why = f": {found['error']}" if found.get("error") else ""
         raise ApiError(409, f"model {model_id} is {found['status']}{why}; only a trained model can be activated")
@@ -121,26 +121,16 @@ async def get_health(request: web.Request) -> web.Response:
     return json_response(_service(request).health())
 
 
-async def get_metrics(request: web.Request) -> web.Response:
-    return web.Response(body=_service(request).metrics.render(), headers={hdrs.CONTENT_TYPE: CONTENT_TYPE})
-
-
-async def get_openapi(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
-
-
 def create_app(service: ModelService, *, token: str = "", max_body_bytes: int = 1 << 20) -> web.Application:
     """The API app over `service`."""
     app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=max_body_bytes)
     app[SERVICE] = service
     app[SETTINGS] = ApiSettings(token, max_body_bytes)
-    app[OPENAPI] = orjson.dumps(openapi_document())
     app.router.add_post("/model/train", model_train)
     app.router.add_post("/model/activate", model_activate)
     app.router.add_get("/model/list", model_list)
     app.router.add_get("/model/predict/latest", predict_latest)
     app.router.add_get("/model/{model_id}", model_get)
     app.router.add_get("/health", get_health)
-    app.router.add_get("/metrics", get_metrics)
-    app.router.add_get("/openapi.json", get_openapi)
+    add_document_routes(app, openapi_document(), service.metrics.render, CONTENT_TYPE)
     return app

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from tools.shard.config import ApiConfig, LogConfig, check_endpoint
+from tools.shard.config import ApiConfig, LogConfig, PublishConfig, check_endpoint
 from tools.typedconfig import ConfigError, build, load_yaml_file
 
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,63}$")
@@ -37,19 +37,6 @@ class SubscribeConfig:
             raise ValueError("symbols: a symbol is listed twice")
         if not 1 <= self.rcvhwm <= 10_000_000:
             raise ValueError(f"rcvhwm: {self.rcvhwm} is not within [1, 10000000]")
-
-
-@dataclass(frozen=True)
-class PredictionsConfig:
-    """The model.predictions PUB socket (YAML key ``publish``)."""
-
-    endpoint: str = "tcp://127.0.0.1:5570"
-    sndhwm: int = 100_000
-
-    def __post_init__(self) -> None:
-        check_endpoint(self.endpoint, "endpoint")
-        if not 1 <= self.sndhwm <= 10_000_000:
-            raise ValueError(f"sndhwm: {self.sndhwm} is not within [1, 10000000]")
 
 
 @dataclass(frozen=True)
@@ -91,7 +78,8 @@ class ModelServiceConfig:
     #: Where dataset ids resolve; empty: ``<data_dir>/datasets`` (the shard's, when data_dir is the shard's).
     datasets_dir: str = ""
     subscribe: SubscribeConfig = field(default_factory=SubscribeConfig)
-    publish: PredictionsConfig = field(default_factory=PredictionsConfig)
+    #: The model.predictions PUB socket (the shard's publish settings, another default port).
+    publish: PublishConfig = field(default_factory=lambda: PublishConfig(endpoint="tcp://127.0.0.1:5570"))
     api: ApiConfig = field(default_factory=lambda: ApiConfig(port=8090))
     #: Vectors with an invalid book (``book_valid`` 0): ``skip`` them or ``score`` them anyway.
     invalid_book: Literal["skip", "score"] = "skip"

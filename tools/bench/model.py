@@ -69,13 +69,14 @@ def measure_service(model: Any, x: np.ndarray, tmp: Path, singles: int, bursts: 
 
     from api.wire import WireVector, encode
     from model_service import wire
-    from model_service.config import ModelServiceConfig, PredictionsConfig, SubscribeConfig
+    from model_service.config import ModelServiceConfig, SubscribeConfig
     from model_service.metrics import ServiceMetrics
     from model_service.scorer import Scorer
     from model_service.stream import Inference
+    from tools.shard.config import PublishConfig
 
     cfg = ModelServiceConfig(data_dir=str(tmp), subscribe=SubscribeConfig(endpoints=(f"ipc://{tmp}/live",)),
-                             publish=PredictionsConfig(endpoint=f"ipc://{tmp}/pred"))
+                             publish=PublishConfig(endpoint=f"ipc://{tmp}/pred"))
     ctx = zmq.Context()
     pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
     pub.bind(f"ipc://{tmp}/live")
