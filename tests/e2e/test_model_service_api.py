@@ -59,7 +59,7 @@ def _post(port: int, path: str, doc: object, token: str | None = TOKEN, ctype: s
 
 def _config(tmp: Path, data: Path, **extra: object) -> Path:
     doc = {"data_dir": str(tmp / "ms"), "datasets_dir": str(data / "datasets"),
-           "subscribe": {"endpoints": [f"ipc://{tmp}/live"], "symbols": SYMBOLS},
+           "subscribe": {"endpoints": [f"ipc://{tmp}/live", f"ipc://{tmp}/live2"], "symbols": SYMBOLS},
            "publish": {"endpoint": f"ipc://{tmp}/pred"}, "api": {"port": h.free_port(), "token": TOKEN}, **extra}
     path = tmp / "ms.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -73,8 +73,9 @@ def test_api_mistakes_are_clear_4xx_and_only_the_right_vectors_are_scored(datase
     cfg = _config(tmp_path, data)
     port = h.load(cfg)["api"]["port"]
     ctx = zmq.Context()
-    live, preds = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+    live, live2, preds = ctx.socket(zmq.PUB), ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
     live.bind(f"ipc://{tmp_path}/live")
+    live2.bind(f"ipc://{tmp_path}/live2")  # a second shard's features.live
     proc = h.start_model_service(cfg, tmp_path / "ms.log")
     preds.connect(f"ipc://{tmp_path}/pred")
     preds.subscribe(wire.TOPIC_PREFIX)
@@ -142,8 +143,13 @@ def test_api_mistakes_are_clear_4xx_and_only_the_right_vectors_are_scored(datase
         listed = h.get_json(port, "/model/list")[1]
         checker.validate("GET", "/model/list", 200, "application/json", listed)
         assert listed["active"] == model_id
+        # The second endpoint's vectors are scored by the same socket.
+        other = WireVector(START + 99 * NS, "ETHUSDT", 1, rows[3], rh)
+        got = h.wait_for(lambda: (live2.send_multipart(encode(other)), preds.poll(200) and
+                                  wire.decode(preds.recv_multipart()))[1], 20, "a prediction of the second endpoint")
+        assert got["symbol"] == "ETHUSDT" and got["ts"] == other.ts_ns
     finally:
-        live.close(0), preds.close(0), ctx.term()
+        live.close(0), live2.close(0), preds.close(0), ctx.term()
         assert proc.stop() == 0, proc.text()[-3000:]
 
 
