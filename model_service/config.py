@@ -40,6 +40,13 @@ class SubscribeConfig:
 
 
 @dataclass(frozen=True)
+class ModelApiConfig(ApiConfig):
+    """model-service's REST API (YAML key ``api``): the shard's settings, default port 8090."""
+
+    port: int = 8090
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     """Training jobs (YAML key ``training``): worker processes, and their niceness so scoring keeps the CPU."""
 
@@ -80,7 +87,7 @@ class ModelServiceConfig:
     subscribe: SubscribeConfig = field(default_factory=SubscribeConfig)
     #: The model.predictions PUB socket (the shard's publish settings, another default port).
     publish: PublishConfig = field(default_factory=lambda: PublishConfig(endpoint="tcp://127.0.0.1:5570"))
-    api: ApiConfig = field(default_factory=lambda: ApiConfig(port=8090))
+    api: ModelApiConfig = field(default_factory=ModelApiConfig)
     #: Vectors with an invalid book (``book_valid`` 0): ``skip`` them or ``score`` them anyway.
     invalid_book: Literal["skip", "score"] = "skip"
     training: TrainingConfig = field(default_factory=TrainingConfig)

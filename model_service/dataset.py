@@ -121,6 +121,9 @@ def _check_manifest(m: Any, where: Path) -> None:
     for key, ok in checks.items():
         if key not in m or not ok(m[key]):
             raise DatasetError(f"{where}: manifest field {key!r} is missing or malformed")
+    missing = [h for h in m["params"]["horizons"] if h not in m["params"]["horizons_ns"]]
+    if missing:
+        raise DatasetError(f"{where}: manifest params.horizons_ns has no length for horizon {missing[0]!r}")
     if "at" in m:
         raise DatasetError(f"{where}: dataset {m['dataset_id']} is a point-in-time join of events, not a "
                            "labelled tick dataset; train on a dataset built without --at")

@@ -49,6 +49,9 @@ def time_split(ts: np.ndarray, gap_ns: int, validation: float = 0.2, test: float
     idx = np.arange(len(ts))
     parts = (idx[ts < t1 - gap_ns], idx[(ts >= t1) & (ts < t2 - gap_ns)], idx[ts >= t2])
     for name, part in zip(("train", "validation", "test"), parts, strict=True):
+        if len(part) < min_rows and name == "validation" and t1 == t2:
+            raise SplitError(f"validation {validation} of {len(ticks)} ticks is less than one tick: "
+                             "give a larger fraction")
         if len(part) < min_rows:
             raise SplitError(f"the {name} part has {len(part)} rows (< {min_rows}) after a gap of "
                              f"{gap_ns / 1e9:g} s between parts: the dataset is too short for this horizon")
