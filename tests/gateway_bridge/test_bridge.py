@@ -177,8 +177,8 @@ def test_ticks_fire_on_a_timer_at_10_msgs_per_s(tmp_path: Path) -> None:
     _assert_timely(lateness)
 
 
-def _assert_timely(lateness: list[int]) -> None:
-    assert sorted(lateness)[len(lateness) // 2] < MS, lateness
+def _assert_timely(lateness: list[int], median_ns: int = MS) -> None:
+    assert sorted(lateness)[len(lateness) // 2] < median_ns, lateness
     assert sum(x >= 5 * MS for x in lateness) <= 1 and max(lateness) < 25 * MS, lateness
 
 
@@ -189,12 +189,14 @@ def test_an_idle_tick_comes_within_5_ms_of_its_boundary(tmp_path: Path) -> None:
 
     async def scenario(bridge: Bridge, pub: Publisher) -> None:
         pub.send(FRAMES[0].topic, FRAMES[0].payload)  # starts the tick series
-        await collect(bridge, recs, lambda: sum(r.kind == Kind.TICK for r in recs) >= 2, 5, returned)
+        await collect(bridge, recs, lambda: sum(r.kind == Kind.TICK for r in recs) >= 3, 6, returned)
 
     bridge = run(_gw(tmp_path, poll_ms=1000), scenario)
     lateness = [ret - r.recv_ns for ret, batch in returned for r in batch if r.kind == Kind.TICK]
-    assert len(lateness) >= 2 and min(lateness) >= 0
-    _assert_timely(lateness)
+    assert len(lateness) >= 3 and min(lateness) >= 0  # three, so the median is not the worst of two
+    # A 1 s wait on the loop timer: on a VM whose timers run 1-2 % late it lands 15-20 ms past the
+    # boundary unless the bridge approaches it in steps (it does); 2.5 ms leaves room for a slow host.
+    _assert_timely(lateness, median_ns=5 * MS // 2)
     assert 0 <= bridge.counters["tick_late_last_us"] < 25_000
 
 

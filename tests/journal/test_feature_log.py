@@ -260,6 +260,11 @@ def test_kill_9_loses_at_most_the_last_interval(tmp_path: Path, run_s: float) ->
     try:
         first = proc.stdout.readline()
         assert first, "appender died"
+        # The first flush of a fresh process is slow (imports, first Parquet write): start the clock once
+        # something is on disk, so the test measures steady flushing, not a cold start.
+        end = time.monotonic() + 20
+        while not any(tmp_path.rglob("*.parquet")) and time.monotonic() < end:
+            time.sleep(0.01)
         time.sleep(run_s)
     finally:
         proc.send_signal(signal.SIGKILL)
