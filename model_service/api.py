@@ -55,7 +55,7 @@ async def _body(request: web.Request) -> Any:
     raw = await request.read()
     if not raw.strip():
         raise ApiError(400, "missing JSON body")
-    if request.content_type not in ("application/json", "application/octet-stream") and hdrs.CONTENT_TYPE in request.headers:
+    if hdrs.CONTENT_TYPE in request.headers and request.content_type != "application/json":
         raise ApiError(415, f"Content-Type {request.content_type} is not application/json")
     try:
         return orjson.loads(raw)

@@ -46,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from model_service.jobs import THREAD_VARS
+
     # One OpenMP/BLAS thread: scoring one vector is faster without a thread pool's wake-up.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
     args = build_parser().parse_args(argv)
     try:

@@ -21,13 +21,13 @@ from model_service.request import TrainRequest
 
 log = structlog.get_logger("model_service.jobs")
 
-#: Thread-count variables a worker sets before scikit-learn loads.
-_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: Thread-count variables set to 1 before scikit-learn loads (workers always; `model-service` unless given).
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _worker_init(nice: int) -> None:
     """Lower the worker's priority and keep it to one thread."""
-    for var in _ONE_THREAD:
+    for var in THREAD_VARS:
         os.environ[var] = "1"
     if nice:
         os.nice(nice)
