@@ -6,6 +6,7 @@ moments loses no journaled record and the restarted shard publishes again within
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import sys
 import time
@@ -36,8 +37,16 @@ def _market(recs: list) -> int:
     return sum(r.kind in MARKET_KINDS for r in recs)
 
 
-def _publish_all(tmp: Path, shard_cfg: Path, messages: int, seed: int) -> None:
-    """A simulator that waits for the shard, publishes `messages` and exits; wait until all are journaled."""
+def _published(log_text: str) -> int:
+    """How many frames the simulator says it published (its stop line), answered resyncs included."""
+    found = re.findall(r"gateway_sim stopped .*\bpublished=(\d+)", log_text)
+    assert len(found) == 1, log_text[-2000:]
+    return int(found[0])
+
+
+def _publish_all(tmp: Path, shard_cfg: Path, messages: int, seed: int) -> int:
+    """A simulator that waits for the shard, publishes `messages` and exits; wait until all are journaled
+    and return how many it published (a resync it answered adds a snapshot)."""
     sim_cfg = h.sim_config(tmp, SYMBOLS, rate_hz=1000, seed=seed, messages=messages,
                            wait_for_subscriber=True, wait_timeout_ms=20_000)
     before = _market(h.journal_records(_journal(shard_cfg)))
@@ -45,7 +54,11 @@ def _publish_all(tmp: Path, shard_cfg: Path, messages: int, seed: int) -> None:
     assert sim.p.wait(40) == 0, sim.text()
     h.wait_for(lambda: _market(h.journal_records(_journal(shard_cfg))) >= before + messages, 15,
                f"{messages} messages journaled")
+    published = _published(sim.text())
+    h.wait_for(lambda: _market(h.journal_records(_journal(shard_cfg))) >= before + published, 15,
+               f"{published} published messages journaled")
     time.sleep(1.2)  # one idle tick after the last message
+    return published
 
 
 @pytest.mark.timeout(90)
@@ -53,12 +66,12 @@ def test_every_published_message_is_journaled_and_a_clean_restart_continues_the_
     shard_cfg = h.shard_config(tmp_path, h.sim_config(tmp_path, SYMBOLS), SYMBOLS)
     shard = h.start_shard(shard_cfg, tmp_path / "shard.log")
     try:
-        _publish_all(tmp_path, shard_cfg, 2500, seed=1)
+        first_published = _publish_all(tmp_path, shard_cfg, 2500, seed=1)
     finally:
         assert shard.stop() == 0, shard.text()[-3000:]
     recs = h.journal_records(_journal(shard_cfg))
     h.check_journal(recs)
-    assert _market(recs) == 2500, "every published message journaled"
+    assert first_published >= 2500 and _market(recs) == first_published, "every published message journaled"
     assert not [r for r in recs if r.kind in (Kind.BAD_FRAME, Kind.BAD_FRAME_SUMMARY)]
     for symbol in SYMBOLS:  # book updates arrive in order: u steps by one after the snapshot
         us = [r.payload["u"] for r in recs if r.symbol == symbol and r.kind in (Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA)]
@@ -67,7 +80,7 @@ def test_every_published_message_is_journaled_and_a_clean_restart_continues_the_
 
     shard = h.start_shard(shard_cfg, tmp_path / "shard.log")
     try:
-        _publish_all(tmp_path, shard_cfg, 500, seed=2)
+        second_published = _publish_all(tmp_path, shard_cfg, 500, seed=2)
     finally:
         assert shard.stop() == 0, shard.text()[-3000:]
     recs = h.journal_records(_journal(shard_cfg))
@@ -80,9 +93,10 @@ def test_every_published_message_is_journaled_and_a_clean_restart_continues_the_
     assert [r.kind for r in second].count(Kind.SESSION) == 1
     requests = [r for r in second if r.kind == Kind.RESYNC_REQUEST]
     assert sorted({r.symbol for r in requests}) == sorted(SYMBOLS)
-    answers = sum(1 for q in requests if any(r.kind == Kind.BOOK_SNAPSHOT and r.symbol == q.symbol and r.seq > q.seq
-                                             for r in second))
-    assert _market(recs) == 3000 + answers, "every published message journaled"
+    # The simulator's own count, not a guess from the journal: a resync asked before it bound its
+    # control socket is answered late or not at all, and its first snapshots are not answers.
+    assert second_published >= 500
+    assert _market(second) == second_published, "every published message journaled"
 
 
 @pytest.mark.timeout(60)
