@@ -5,7 +5,8 @@ first of: traffic, the next tick boundary, ``poll_ms``, a silence deadline, or c
 queued by the loop (`queue`, `request_resync`, `rest_snapshot`, `control`). It then drains up to
 ``max_batch`` messages without blocking and returns the unnumbered records to journal, in journal
 order (`gateway_bridge.ingest` decides them). The caller journals them, then applies what the
-journal returned; the bridge calls nothing back.
+journal returned; the bridge calls nothing back. The messages of one drain share one ``recv_ns``: the
+clock when the drain ended (each had arrived by then; stamps stay non-decreasing).
 
 Ticks fire on a timer: the loop timer wakes ``SPIN_NS`` before the boundary and the rest is spun
 on the clock, so a tick is stamped within ~100 µs after its boundary even with no traffic.
@@ -31,7 +32,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from engine.record import NS_PER_MS, NS_PER_S, Kind, Record
 from gateway_bridge.config import GatewayConfig, TicksConfig
-from gateway_bridge.ingest import Ingest, Message
+from gateway_bridge.ingest import Ingest
 from gateway_bridge.liveness import Backoff
 
 log = logging.getLogger("gateway_bridge.bridge")
@@ -128,9 +129,11 @@ class Bridge:
             edges = self._edges()
             t0 = perf_counter_ns()
             msgs = self._drain()
-            t1 = perf_counter_ns()
-            out += ing.messages(msgs)
+            # One stamp per drain, taken once it ended: every message of the batch had arrived by
+            # then, and recv_ns stays non-decreasing (a clock read per message cost ~0.3 µs).
             now = ing.stamp()
+            t1 = perf_counter_ns()
+            out += ing.batch(now, msgs)
             idle = ing.idle(now)
             if idle:
                 self._note_ticks(idle, now)
@@ -195,12 +198,11 @@ class Bridge:
         assert self._shadow is not None
         return bool(self._shadow.getsockopt(zmq.EVENTS) & zmq.POLLIN)
 
-    def _drain(self) -> list[Message]:
-        """Return up to max_batch ``(recv_ns, parts)``, each stamped right after its receive."""
+    def _drain(self) -> list[list[bytes]]:
+        """Return up to max_batch messages, each ``[topic, payload]`` (or however many parts it had)."""
         assert self._shadow is not None
         recv = self._shadow.recv
-        stamp = self.ingest.stamper.stamp
-        out: list[Message] = []
+        out: list[list[bytes]] = []
         append = out.append
         try:
             for _ in range(self.gw.max_batch):
@@ -211,7 +213,7 @@ class Bridge:
                 while frame.more:
                     frame = recv(copy=False)
                     parts.append(frame.bytes)
-                append((stamp(), parts))
+                append(parts)
         except zmq.Again:
             pass
         return out

@@ -139,15 +139,30 @@ class Ingest:
         return [*self.ticks.before(last), self._gateway(Kind.GATEWAY_DOWN, last, "shard_restart", silent_ms)]
 
     def messages(self, msgs: Sequence[Message]) -> list[Record]:
-        """Return the records of live messages, each ``(recv_ns from stamp(), [topic, payload])``."""
+        """Return the records of live messages, each ``(recv_ns from stamp(), [topic, payload])``.
+
+        Messages sharing a stamp (a drained batch) are decoded together, as `batch` does.
+        """
+        out: list[Record] = []
+        i, n = 0, len(msgs)
+        while i < n:
+            t, j = msgs[i][0], i + 1
+            while j < n and msgs[j][0] == t:
+                j += 1
+            out += self.batch(t, [parts for _, parts in msgs[i:j]])
+            i = j
+        return out
+
+    def batch(self, recv_ns: int, msgs: Sequence[list[bytes]]) -> list[Record]:
+        """Return the records of a drained batch of live messages (each ``[topic, payload]``), all
+        received by `recv_ns` (one `stamp()` per drain: the time the drain ended)."""
         out: list[Record] = []
         if not msgs:
             return out
-        self._traffic(msgs[0][0], out)
-        self._decode_into(msgs, out)
-        last = msgs[-1][0]
-        self.liveness.last_ns = last
-        self.stamper.monotonic(last)
+        self._traffic(recv_ns, out)
+        self._decode_batch(recv_ns, msgs, out)
+        self.liveness.last_ns = recv_ns
+        self.stamper.monotonic(recv_ns)
         self._c["received"] += len(msgs)
         return out
 
@@ -238,28 +253,29 @@ class Ingest:
         return out
 
     # --- internals ------------------------------------------------------------------------------
-    def _decode_into(self, msgs: Sequence[Message], out: list[Record]) -> None:
-        """Append ticks and decoded records of `msgs` to `out` (the per-message hot loop)."""
-        decode = self.decoder.decode
+    def _decode_batch(self, recv_ns: int, msgs: Sequence[list[bytes]], out: list[Record]) -> None:
+        """Append due ticks and the decoded records of one batch stamped `recv_ns` to `out`."""
         topics = self._topics
-        extend = out.extend
+        names = [topics.get(parts[0]) if len(parts) == 2 else None for parts in msgs]
+        if None in names:  # a message on no configured topic or of the wrong shape: rare, one by one
+            recs = []
+            for name, parts in zip(names, msgs, strict=True):
+                recs += (self.decoder.decode_many([name], [parts[1]], recv_ns) if name is not None
+                         else [self._bad_message(recv_ns, parts)])
+        else:
+            recs = self.decoder.decode_many(names, [parts[1] for parts in msgs], recv_ns)
+        if not recs:
+            return
+        self._before(recv_ns, out)  # the tick series starts at a record, not at an ack
         bad_kind = Kind.BAD_FRAME
-        boundary = self._boundary()
-        for recv_ns, parts in msgs:
-            name = topics.get(parts[0]) if len(parts) == 2 else None
-            recs = decode(name, parts[1], recv_ns) if name is not None else [self._bad_message(recv_ns, parts)]
-            if recv_ns >= boundary and recs:  # one compare per message; the clock only at a boundary
-                self._before(recv_ns, out)
-                boundary = self._boundary()
-            if recs and recs[0].kind == bad_kind:
-                self._bad_into(recs, out)
-            else:
-                extend(recs)
-
-    def _boundary(self) -> int:
-        """Return the next tick boundary, or -1 before the series starts (the next record starts it)."""
-        nxt = self.ticks.next_boundary_ns
-        return -1 if nxt is None else nxt
+        if any(r.kind == bad_kind for r in recs):
+            for rec in recs:
+                if rec.kind == bad_kind:
+                    self._bad_into([rec], out)
+                else:
+                    out.append(rec)
+        else:
+            out += recs
 
     def _before(self, t: int, out: list[Record]) -> None:
         """Append what must precede a record stamped `t`: a summary whose second is over, due ticks."""
