@@ -11,7 +11,8 @@ Numpy arrays in the payload travel as msgpack ExtType `EXT_NDARRAY` holding ndim
 and the raw C-order bytes; they come back as read-only arrays over those bytes (same dtype and
 shape, like `np.frombuffer`).
 `bytes` stay `bytes`, `str` stays `str`, floats are float64 bit for bit (NaN payloads too), dict
-key order is kept. Tuples come back as lists and numpy scalars as Python scalars.
+key order is kept. Tuples come back as lists and numpy scalars as Python scalars. A `Prepacked`
+payload brings its body already written (`journal.packed`); it is used as is.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import msgpack
 import numpy as np
 
 from engine.record import Record
+from journal.packed import Prepacked
 
 #: msgpack ExtType code of a numpy array.
 EXT_NDARRAY = 1
@@ -152,7 +154,10 @@ def _encode_into(parts: list[bytes], seq: int, recv_ns: int, kind: int, symbol: 
         raise ValueError(f"record kind {kind} outside u16")
     if not isinstance(symbol, str):
         raise TypeError(f"record symbol must be str, not {type(symbol).__name__}")
-    body = _pack([symbol, ts, cts, payload])
+    if type(payload) is Prepacked and payload.key == (symbol, ts, cts):
+        body = payload.body  # written by the decoder's compiled pass, byte for byte what _pack gives
+    else:
+        body = _pack([symbol, ts, cts, payload])
     fixed = _pack_fixed(seq, recv_ns, kind, 0)
     length = FIXED_PLUS_CRC + len(body)
     if length > MAX_LENGTH:
