@@ -53,7 +53,7 @@ import hashlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -61,7 +61,7 @@ import numpy as np
 import orjson
 
 from engine.record import Kind, Record, kind_name
-from gateway_bridge import fastbook
+from gateway_bridge import fastbook, fasttrades
 from gateway_bridge.config import TopicsConfig
 from gateway_bridge.numbers import NumberError, parse_decimal, parse_levels, parse_positive_column
 from gateway_bridge.ratelog import RateLog
@@ -107,7 +107,7 @@ _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}", re.ASCII)
 _DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
 _SIDES = {"Buy": 1, "Sell": -1}
 _BOOK_KINDS = {"snapshot": (Kind.BOOK_SNAPSHOT, True), "delta": (Kind.BOOK_DELTA, False)}
-_SNAPSHOT, _DELTA = Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA
+_SNAPSHOT, _DELTA, _TRADES = Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA, Kind.TRADES
 _FILL_STRINGS = ("execId", "execPrice", "execQty", "side", "execTime")
 _loads = orjson.loads
 _new_record = tuple.__new__  # Record(...) without NamedTuple.__new__'s keyword handling: ~100 ns less
@@ -261,11 +261,13 @@ class Decoder:
         #: `decode_many` scans orderbook frames in one compiled pass (False: the general path only).
         self.fast = fast
         self._families = self._gateway_families(topics or TopicsConfig())
-        #: Gateway topics that carry orderbook frames: the ones `decode_many` scans.
+        #: Gateway topics that carry orderbook / publicTrade frames: the ones `decode_many` scans.
         self._book_names = frozenset(n for n, fams in self._families.items() if "orderbook" in fams)
         self._routes: dict[str, Route] = {}
-        #: Known orderbook routes by their topic's bytes (the fast path's lookup).
+        self._trade_names = frozenset(n for n, fams in self._families.items() if "publicTrade" in fams)
+        #: Known orderbook / publicTrade routes by their topic's bytes (the fast paths' lookups).
         self._book_routes: dict[bytes, Route] = {}
+        self._trade_routes: dict[bytes, Route] = {}
         self._kinds: Counter[int] = Counter()
         self._bad: Counter[str] = Counter()
         self._skipped: Counter[str] = Counter()
@@ -292,6 +294,7 @@ class Decoder:
         parse_levels([["1.5", "2"]], [["1.6", "3"]], snapshot=True)
         parse_positive_column(["1.5"])
         fastbook.scan([b'{"topic":"orderbook.1.X","type":"snapshot","data":{"s":"X","b":[["1","1"]],"a":[],"u":1}}'])
+        fasttrades.scan([b'{"topic":"publicTrade.X","data":[{"T":1,"s":"X","S":"Buy","v":"1","p":"1","i":"a","BT":false}]}'])
 
     def decode(self, gateway_topic: str, payload: bytes, recv_ns: int) -> list[Record]:
         """Decode a frame that came on `gateway_topic`; never raises."""
@@ -305,29 +308,44 @@ class Decoder:
     def decode_many(self, names: Sequence[str], payloads: Sequence[bytes], recv_ns: int) -> list[Record]:
         """Decode frames that came on gateway topics `names`, all at `recv_ns`; never raises.
 
-        The same records, in order, as `decode` frame by frame: orderbook frames are scanned in
-        one compiled pass (`gateway_bridge.fastbook`); what it hands over goes through `decode`.
+        The same records, in order, as `decode` frame by frame: orderbook and publicTrade frames
+        are scanned in one compiled pass per family (`gateway_bridge.fastbook`, `fasttrades`);
+        what a scanner hands over goes through `decode`.
         """
-        books = self._book_names
-        picked = [p for n, p in zip(names, payloads, strict=True) if n in books] if self.fast else []
-        if not picked:
+        books, trades = self._book_names, self._trade_names
+        if not self.fast:
             return [r for n, p in zip(names, payloads, strict=True) for r in self.decode(n, p, recv_ns)]
-        scan = fastbook.scan(picked)
-        rows = iter(scan.rows)
+        book_rows, book_scan = self._scan(fastbook.scan, names, payloads, books)
+        trade_rows, trade_scan = self._scan(fasttrades.scan, names, payloads, trades - books)
         out: list[Record] = []
-        decode, fast_book = self.decode, self._fast_book
-        fast = [0, 0]  # deltas, snapshots taken by the fast path (counted once per batch)
+        decode, fast_book, fast_trades = self.decode, self._fast_book, self._fast_trades
+        taken = [0, 0, 0]  # deltas, snapshots, trades taken by the fast paths (counted once per batch)
         for name, payload in zip(names, payloads, strict=True):
-            rec = fast_book(next(rows), scan, recv_ns, fast) if name in books else None
+            if name in books:
+                rec = fast_book(next(book_rows), book_scan, recv_ns, taken)
+            elif name in trades:
+                rec = fast_trades(next(trade_rows), trade_scan, recv_ns, taken)
+            else:
+                rec = None
             if rec is None:
                 out += decode(name, payload, recv_ns)
             else:
                 out.append(rec)
-        self._frames += fast[0] + fast[1]
-        for kind, n in ((_DELTA, fast[0]), (_SNAPSHOT, fast[1])):
+        self._frames += sum(taken)
+        for kind, n in zip((_DELTA, _SNAPSHOT, _TRADES), taken, strict=True):
             if n:
                 self._kinds[kind] += n
         return out
+
+    @staticmethod
+    def _scan(scanner: Callable[[list[bytes]], Any], names: Sequence[str], payloads: Sequence[bytes],
+              wanted: frozenset[str]) -> tuple[Iterator[list[int]], Any]:
+        """Run `scanner` over the payloads that came on `wanted` topics; return its rows' iterator and scan."""
+        picked = [p for n, p in zip(names, payloads, strict=True) if n in wanted]
+        if not picked:
+            return iter(()), None
+        scan = scanner(picked)
+        return iter(scan.rows), scan
 
     def decode_frame(self, payload: bytes, recv_ns: int) -> list[Record]:
         """Decode a frame with no gateway topic (imports); never raises."""
@@ -390,7 +408,7 @@ class Decoder:
         if st:
             return None
         topic = scan.buf[t0:t1]
-        route = self._book_routes.get(topic) or self._book_route(topic)
+        route = self._book_routes.get(topic) or self._fast_route(topic, "orderbook", self._book_routes)
         if route is None:
             return None
         levels = scan.levels
@@ -400,17 +418,35 @@ class Decoder:
         taken[snap] += 1
         return _new_record(Record, (0, recv_ns, _SNAPSHOT if snap else _DELTA, route.symbol, ts, cts, payload))
 
-    def _book_route(self, topic: bytes) -> Route | None:
-        """Learn the route of an orderbook topic for the fast path: None unless valid and known."""
+    def _fast_trades(self, row: list[int], scan: fasttrades.Scan, recv_ns: int, taken: list[int]) -> Record | None:
+        """Return the TRADES record of a frame `fasttrades` scanned whole (counted in `taken`), or None."""
+        st, ts, cts, t0, t1, r, n, i0, i1, any_bt, b0, b1, _, _ = row
+        if st:
+            return None
+        topic = scan.buf[t0:t1]
+        route = self._trade_routes.get(topic) or self._fast_route(topic, "publicTrade", self._trade_routes)
+        if route is None:
+            return None
+        e = r + n
+        payload = Prepacked(p=scan.p[r:e], v=scan.v[r:e], side=scan.side[r:e], T=scan.T[r:e],
+                            id=scan.ids[i0:i1].split("\x00") if n else [],
+                            bt=[b == 1 for b in scan.bt[r:e].tolist()] if any_bt else [False] * n)
+        payload.body = scan.bodies[b0:b1]
+        payload.key = (route.symbol, ts, cts)
+        taken[2] += 1
+        return _new_record(Record, (0, recv_ns, _TRADES, route.symbol, ts, cts, payload))
+
+    def _fast_route(self, topic: bytes, family: str, cache: dict[bytes, Route]) -> Route | None:
+        """Learn the route of a `family` topic for a fast path: None unless valid and known."""
         try:
             text = topic.decode("utf-8")
         except UnicodeDecodeError:
             return None
         route = self._routes.get(text) or self._parse_topic(text)
-        if route is None or route.family != "orderbook" or not route.known:
+        if route is None or route.family != family or not route.known:
             return None
-        if len(self._book_routes) < MAX_ROUTES:
-            self._book_routes[topic] = route
+        if len(cache) < MAX_ROUTES:
+            cache[topic] = route
         return route
 
     def _unknown_symbol(self, route: Route) -> list[Record]:

@@ -25,6 +25,17 @@ from typing import NamedTuple
 import numpy as np
 
 from engine.jit import inline_kernel, kernel
+from gateway_bridge.jsonscan import (
+    COLON,
+    COMMA,
+    DOT,
+    LBRACE,
+    RBRACE,
+    digits,
+    equals,
+    string_end,
+    uint,
+)
 from gateway_bridge.numbers import _scan_side
 from journal.codec import EXT_NDARRAY
 from journal.packed import LEVELS_HEAD, UINT_MAX_BYTES, put_levels, put_str, put_uint
@@ -36,7 +47,6 @@ FIELDS = ("status", "snapshot", "ts", "cts", "u", "seq", "depth", "topic_start",
 #: Statuses (anything but OK: take the general path).
 OK, SLOW = 0, 1
 
-_QUOTE, _COLON, _COMMA, _LBRACE, _RBRACE, _BACKSLASH, _DOT, _ZERO, _NINE = (ord(c) for c in '":,{}\\.09')
 # Key ids: top level, then data.
 K_TOPIC, K_TYPE, K_TS, K_DATA, K_CTS, K_S, K_B, K_A, K_U, K_SEQ = range(10)
 _ORDERBOOK = np.frombuffer(b"orderbook.", dtype=np.uint8)
@@ -46,34 +56,6 @@ _DEPTH_KEY = np.frombuffer(b"\xa5depth", dtype=np.uint8)
 _SEQ_KEY = np.frombuffer(b"\xa3seq", dtype=np.uint8)
 #: Body bytes besides the symbol and the level values: headers, five keys, six uints, two array heads.
 _BODY_OVERHEAD = 64 + 6 * UINT_MAX_BYTES + 2 * (5 + LEVELS_HEAD)
-
-
-@inline_kernel
-def _string(buf: np.ndarray, pos: int) -> int:
-    """Return the index of the closing quote of a string opened at `pos`, or -1 (escape, control)."""
-    end = len(buf)
-    if pos >= end or buf[pos] != _QUOTE:
-        return -1
-    pos += 1
-    while pos < end:
-        c = buf[pos]
-        if c == _QUOTE:
-            return pos
-        if c == _BACKSLASH or c < 0x20:
-            return -1
-        pos += 1
-    return -1
-
-
-@inline_kernel
-def _equals(buf: np.ndarray, start: int, end: int, word: np.ndarray) -> bool:
-    """Return True if ``buf[start:end]`` is `word`."""
-    if end - start != len(word):
-        return False
-    for k in range(len(word)):
-        if buf[start + k] != word[k]:
-            return False
-    return True
 
 
 @inline_kernel
@@ -101,43 +83,18 @@ def _key(buf: np.ndarray, start: int, end: int, data: bool) -> int:
     return -1
 
 
-@inline_kernel
-def _digits(buf: np.ndarray, pos: int, end: int, row: np.ndarray, col: int) -> int:
-    """Parse 1..18 digits without a leading zero at `pos` into ``row[col]``; return the next pos or -1."""
-    start = pos
-    value = 0
-    while pos < end and _ZERO <= buf[pos] <= _NINE:
-        value = value * 10 + (int(buf[pos]) - _ZERO)
-        pos += 1
-    n = pos - start
-    if n == 0 or n > 18 or (n > 1 and buf[start] == _ZERO):
-        return -1
-    row[col] = value
-    return pos
-
-
-@inline_kernel
-def _uint(buf: np.ndarray, pos: int, row: np.ndarray, col: int) -> int:
-    """Parse a JSON non-negative int below 10**18 into ``row[col]``; return the next pos or -1."""
-    pos = _digits(buf, pos, len(buf), row, col)
-    if pos < 0 or pos >= len(buf):
-        return -1
-    c = buf[pos]
-    return -1 if c == _DOT or c == 101 or c == 69 else pos  # 1.0 or 1e5 is not an int
-
-
 @kernel
 def _data(buf: np.ndarray, pos: int, row: np.ndarray, levels: np.ndarray, first: int) -> int:
     """Parse the ``data`` object at `pos`: symbol span, both sides (level rows from `first`), u, seq."""
     end = len(buf)
-    if pos >= end or buf[pos] != _LBRACE:
+    if pos >= end or buf[pos] != LBRACE:
         return -1
     pos += 1
     seen = 0
     nrow = first
     while True:
-        close = _string(buf, pos)
-        if close < 0 or close + 1 >= end or buf[close + 1] != _COLON:
+        close = string_end(buf, pos)
+        if close < 0 or close + 1 >= end or buf[close + 1] != COLON:
             return -1
         k = _key(buf, pos + 1, close, True)
         if k < 0 or seen & (1 << k):
@@ -145,7 +102,7 @@ def _data(buf: np.ndarray, pos: int, row: np.ndarray, levels: np.ndarray, first:
         seen |= 1 << k
         pos = close + 2
         if k == K_S:
-            close = _string(buf, pos)
+            close = string_end(buf, pos)
             if close < 0:
                 return -1
             row[SYM0] = pos + 1
@@ -157,12 +114,12 @@ def _data(buf: np.ndarray, pos: int, row: np.ndarray, levels: np.ndarray, first:
             row[BROW if k == K_B else AROW] = start_row
             row[NB if k == K_B else NA] = nrow - start_row
         else:
-            pos = _uint(buf, pos, row, U if k == K_U else SEQ)
+            pos = uint(buf, pos, row, U if k == K_U else SEQ)
         if pos < 0 or pos >= end:
             return -1
-        if buf[pos] == _RBRACE:
+        if buf[pos] == RBRACE:
             break
-        if buf[pos] != _COMMA:
+        if buf[pos] != COMMA:
             return -1
         pos += 1
     need = (1 << K_S) | (1 << K_B) | (1 << K_A) | (1 << K_U)
@@ -176,13 +133,13 @@ def _frame(buf: np.ndarray, row: np.ndarray, levels: np.ndarray, first: int) -> 
     row[TS] = 0
     row[CTS] = 0
     row[SEQ] = 0
-    if end == 0 or buf[0] != _LBRACE:
+    if end == 0 or buf[0] != LBRACE:
         return SLOW
     pos = 1
     seen = 0
     while True:
-        close = _string(buf, pos)
-        if close < 0 or close + 1 >= end or buf[close + 1] != _COLON:
+        close = string_end(buf, pos)
+        if close < 0 or close + 1 >= end or buf[close + 1] != COLON:
             return SLOW
         k = _key(buf, pos + 1, close, False)
         if k < 0 or seen & (1 << k):
@@ -191,9 +148,9 @@ def _frame(buf: np.ndarray, row: np.ndarray, levels: np.ndarray, first: int) -> 
         pos = _top_value(buf, close + 2, k, row, levels, first)
         if pos < 0 or pos >= end:
             return SLOW
-        if buf[pos] == _RBRACE:
+        if buf[pos] == RBRACE:
             break
-        if buf[pos] != _COMMA:
+        if buf[pos] != COMMA:
             return SLOW
         pos += 1
     need = (1 << K_TOPIC) | (1 << K_TYPE) | (1 << K_DATA)
@@ -212,16 +169,16 @@ def _top_value(buf: np.ndarray, pos: int, k: int, row: np.ndarray, levels: np.nd
     if k == K_DATA:
         return _data(buf, pos, row, levels, first)
     if k == K_TS or k == K_CTS:
-        return _uint(buf, pos, row, TS if k == K_TS else CTS)
-    close = _string(buf, pos)
+        return uint(buf, pos, row, TS if k == K_TS else CTS)
+    close = string_end(buf, pos)
     if close < 0:
         return -1
     if k == K_TOPIC:
         row[TOPIC0] = pos + 1
         row[TOPIC1] = close
-    elif _equals(buf, pos + 1, close, _SNAPSHOT):
+    elif equals(buf, pos + 1, close, _SNAPSHOT):
         row[SNAP] = 1
-    elif _equals(buf, pos + 1, close, _DELTA):
+    elif equals(buf, pos + 1, close, _DELTA):
         row[SNAP] = 0
     else:
         return -1
@@ -233,12 +190,12 @@ def _topic_symbol(buf: np.ndarray, row: np.ndarray) -> bool:
     """Check the topic is ``orderbook.<depth>.<data.s>`` and keep its depth."""
     t0, t1 = row[TOPIC0], row[TOPIC1]
     n = len(_ORDERBOOK)
-    if t1 - t0 <= n or not _equals(buf, t0, t0 + n, _ORDERBOOK):
+    if t1 - t0 <= n or not equals(buf, t0, t0 + n, _ORDERBOOK):
         return False
-    pos = _digits(buf, t0 + n, t1, row, DEPTH)
-    if pos < 0 or pos >= t1 or buf[pos] != _DOT:
+    pos = digits(buf, t0 + n, t1, row, DEPTH)
+    if pos < 0 or pos >= t1 or buf[pos] != DOT:
         return False
-    return _equals(buf, pos + 1, t1, buf[row[SYM0]:row[SYM1]])
+    return equals(buf, pos + 1, t1, buf[row[SYM0]:row[SYM1]])
 
 
 @kernel

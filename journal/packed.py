@@ -21,6 +21,8 @@ from engine.jit import inline_kernel, kernel
 
 #: Bytes of an (n, 2) float64 array's ext data before its values: ndim, len(dtype), "<f8", shape.
 LEVELS_HEAD = 2 + 3 + 16
+#: Bytes of a 1-d array's ext data before its items: ndim, len(dtype), the dtype str, shape.
+VECTOR_HEAD = 2 + 3 + 8
 #: Most bytes `put_uint` writes.
 UINT_MAX_BYTES = 9
 
@@ -117,4 +119,36 @@ def put_levels(buf: np.ndarray, pos: int, code: int, values: np.ndarray, row: in
     pos += 16
     raw = values.reshape(-1).view(np.uint8)
     buf[pos:pos + nbytes] = raw[16 * row:16 * row + nbytes]
+    return pos + nbytes
+
+
+@kernel
+def put_array_head(buf: np.ndarray, pos: int, n: int) -> int:
+    """Write a msgpack array header for `n` items; return the next pos."""
+    if n < 16:
+        buf[pos] = 0x90 | n
+        return pos + 1
+    if n <= 0xFFFF:
+        buf[pos] = 0xDC
+        return put_be(buf, pos + 1, n, 2)
+    buf[pos] = 0xDD
+    return put_be(buf, pos + 1, n, 4)
+
+
+@kernel
+def put_vector(buf: np.ndarray, pos: int, code: int, descr: np.ndarray, raw: np.ndarray, start: int,
+               n: int) -> int:
+    """Write `n` items of a 1-d array as the codec's array ext: its ``dtype.str`` bytes `descr` and the
+    little-endian item bytes ``raw[start*size:(start+n)*size]`` (`raw`: the array viewed as uint8)."""
+    size = int(descr[2]) - 48  # "<f8", "<i8", "|i1": the item size is the last digit
+    nbytes = n * size
+    pos = put_ext_head(buf, pos, code, VECTOR_HEAD + nbytes)
+    buf[pos] = 1
+    buf[pos + 1] = 3
+    buf[pos + 2:pos + 5] = descr
+    pos += 5
+    for k in range(8):  # int64 little-endian shape (n,)
+        buf[pos + k] = (n >> (8 * k)) & 0xFF
+    pos += 8
+    buf[pos:pos + nbytes] = raw[start * size:start * size + nbytes]
     return pos + nbytes
