@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 
 from engine.record import Kind, Record
 from journal import codec
-from journal.packed import Prepacked, put_ext_head, put_levels, put_str, put_uint
+from journal.packed import (
+    Prepacked,
+    put_array_head,
+    put_ext_head,
+    put_levels,
+    put_str,
+    put_uint,
+    put_vector,
+)
 
 UINT_EDGES = [0, 1, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x10000, 0xFFFFFFFF, 0x100000000, 2**63 - 1]
 
@@ -68,3 +76,18 @@ def test_codec_uses_a_prepacked_body_only_while_its_key_matches() -> None:
     moved = _book(pre)._replace(symbol="ETHUSDT")  # the body no longer describes the record: packed again
     assert codec.encode(moved) == codec.encode(_book(plain)._replace(symbol="ETHUSDT"))
     assert codec.decode(codec.encode(moved)).payload["b"].tolist() == [[1.5, 2.0]]
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 65535, 65536])
+def test_put_array_head_forms(n: int) -> None:
+    assert _written(put_array_head, n) == msgpack.packb([None] * n)[:len(_written(put_array_head, n))]
+    assert _written(put_array_head, n) + b"\xc0" * n == msgpack.packb([None] * n)
+
+
+@pytest.mark.parametrize("dtype", ["<f8", "<i8", "|i1"])
+@pytest.mark.parametrize("n", [0, 1, 3, 200])
+def test_put_vector_is_the_codecs_array_ext(dtype: str, n: int) -> None:
+    values = (np.arange(n + 4) * 7 - 9).astype(dtype)
+    want = codec._packer.pack(values[2:2 + n])
+    descr = np.frombuffer(dtype.encode(), dtype=np.uint8)
+    assert _written(put_vector, codec.EXT_NDARRAY, descr, values.view(np.uint8), 2, n) == want
