@@ -5,7 +5,9 @@ A `Record` is immutable. Field by field:
 - ``seq``      journal sequence number: gap-free per journal, across segments and restarts.
                0 until the journal assigns it on append.
 - ``recv_ns``  internal receive time, ns since the Unix epoch (wall clock at the shard, made
-               non-decreasing per shard). Engine time: windows and ticks run on it alone.
+               non-decreasing per shard). Engine time: windows and ticks run on it alone. Live
+               messages drained from the gateway socket together share one stamp: the clock
+               when that drain ended (every one of them had arrived by then).
 - ``kind``     one of the `Kind` constants below (stored as a plain int).
 - ``symbol``   exchange symbol (``"SOLUSDT"``); ``""`` for shard-wide control records (tick, …).
 - ``ts``       exchange time of the frame as sent by Bybit (``ts``, ms); 0 when absent.
