@@ -270,6 +270,8 @@ class Decoder:
         self._trade_routes: dict[bytes, Route] = {}
         self._kinds: Counter[int] = Counter()
         self._bad: Counter[str] = Counter()
+        #: BAD_FRAME records made so far (a caller compares it before and after a batch).
+        self.bad_frames = 0
         self._skipped: Counter[str] = Counter()
         self._frames = 0
         self._ratelog = RateLog(log, log_interval_s)
@@ -511,6 +513,7 @@ class Decoder:
                    recv_ns: int) -> Record:
         """Count, log (rate limited) and return the BAD_FRAME record of a rejected frame."""
         self._bad[reason] += 1
+        self.bad_frames += 1
         rec = bad_frame(recv_ns, reason, gw_topic, (payload,))
         raw = rec.payload["raw"]
         self._ratelog.warning(reason, "bad frame reason=%s topic=%s detail=%s len=%d head=%r",

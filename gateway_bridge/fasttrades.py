@@ -24,9 +24,9 @@ from gateway_bridge.jsonscan import (
     LBRACKET,
     RBRACE,
     RBRACKET,
+    ascii_string_end,
     equals,
     skip_scalar,
-    string_end,
     uint,
 )
 from gateway_bridge.numbers import _scan_decimal
@@ -86,18 +86,6 @@ def _key(buf: np.ndarray, start: int, end: int, trade: bool) -> int:
 
 
 @inline_kernel
-def _ascii_string(buf: np.ndarray, pos: int) -> int:
-    """Return the closing quote of a plain ASCII string at `pos`, or -1."""
-    close = string_end(buf, pos)
-    if close < 0:
-        return -1
-    for k in range(pos + 1, close):
-        if buf[k] >= 0x80:
-            return -1
-    return close
-
-
-@inline_kernel
 def _mark(seen: int, k: int) -> int:
     """Return the seen-keys mask with key `k` added, or -1 if it was seen before (other keys: not tracked)."""
     if k == K_OTHER:
@@ -129,7 +117,7 @@ def _trade(buf: np.ndarray, pos: int, row: np.ndarray, cols: tuple, r: int, ids:
     seen = 0
     bt[r] = 0
     while True:
-        close = string_end(buf, pos)
+        close = ascii_string_end(buf, pos)  # unknown keys are skipped unseen: ASCII keeps them valid UTF-8
         if close < 0 or close + 1 >= end or buf[close + 1] != COLON:
             return -1, at
         k = _key(buf, pos + 1, close, True)
@@ -163,7 +151,7 @@ def _trade(buf: np.ndarray, pos: int, row: np.ndarray, cols: tuple, r: int, ids:
 def _text(buf: np.ndarray, pos: int, k: int, row: np.ndarray, side: np.ndarray, r: int, ids: np.ndarray,
           at: int) -> tuple[int, int]:
     """Parse a trade's ``s`` (must be the topic's symbol), ``S`` (Buy / Sell) or ``i`` (copied to `ids`)."""
-    close = _ascii_string(buf, pos)
+    close = ascii_string_end(buf, pos)
     if close < 0:
         return -1, at
     if k == K_SYM:
@@ -221,7 +209,7 @@ def _frame(buf: np.ndarray, row: np.ndarray, cols: tuple, ids: np.ndarray) -> in
     pos = 1
     seen = 0
     while True:
-        close = string_end(buf, pos)
+        close = ascii_string_end(buf, pos)
         if close < 0 or close + 1 >= end or buf[close + 1] != COLON:
             return SLOW
         k = _key(buf, pos + 1, close, False)
@@ -251,7 +239,7 @@ def _frame(buf: np.ndarray, row: np.ndarray, cols: tuple, ids: np.ndarray) -> in
 @inline_kernel
 def _topic(buf: np.ndarray, pos: int, row: np.ndarray) -> int:
     """Parse ``"publicTrade.<symbol>"`` at `pos`: keep the topic and symbol spans; next pos or -1."""
-    close = _ascii_string(buf, pos)
+    close = ascii_string_end(buf, pos)
     n = len(_PREFIX)
     if close < 0 or close - pos - 1 <= n or not equals(buf, pos + 1, pos + 1 + n, _PREFIX):
         return -1

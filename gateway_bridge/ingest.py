@@ -257,6 +257,7 @@ class Ingest:
         """Append due ticks and the decoded records of one batch stamped `recv_ns` to `out`."""
         topics = self._topics
         names = [topics.get(parts[0]) if len(parts) == 2 else None for parts in msgs]
+        bad_before = self.decoder.bad_frames
         if None in names:  # a message on no configured topic or of the wrong shape: rare, one by one
             recs = []
             for name, parts in zip(names, msgs, strict=True):
@@ -268,7 +269,7 @@ class Ingest:
             return
         self._before(recv_ns, out)  # the tick series starts at a record, not at an ack
         bad_kind = Kind.BAD_FRAME
-        if any(r.kind == bad_kind for r in recs):
+        if self.decoder.bad_frames != bad_before or None in names:
             for rec in recs:
                 if rec.kind == bad_kind:
                     self._bad_into([rec], out)

@@ -70,31 +70,72 @@ def uint(buf: np.ndarray, pos: int, row: np.ndarray, col: int) -> int:
 
 
 @inline_kernel
-def skip_scalar(buf: np.ndarray, pos: int) -> int:
-    """Skip a plain string, number, true, false or null at `pos`; return the next pos or -1 (objects, arrays)."""
+def ascii_string_end(buf: np.ndarray, pos: int) -> int:
+    """`string_end` for a string of ASCII characters only (no UTF-8 left to validate); -1 otherwise."""
+    close = string_end(buf, pos)
+    if close < 0:
+        return -1
+    for k in range(pos + 1, close):
+        if buf[k] >= 0x80:
+            return -1
+    return close
+
+
+@inline_kernel
+def _run_of_digits(buf: np.ndarray, pos: int) -> int:
+    """Return the end of the run of digits at `pos` (`pos` itself if there is none)."""
+    while pos < len(buf) and ZERO <= buf[pos] <= NINE:
+        pos += 1
+    return pos
+
+
+@inline_kernel
+def skip_number(buf: np.ndarray, pos: int) -> int:
+    """Skip a JSON number ``-?(0|[1-9][0-9]{0,17})(\\.[0-9]+)?`` at `pos`; next pos or -1. Exponents and
+    longer integer parts are refused: orjson rejects what overflows a double, and so must the caller."""
     end = len(buf)
-    if pos >= end:
+    if pos < end and buf[pos] == 45:  # "-"
+        pos += 1
+    start = pos
+    pos = _run_of_digits(buf, pos)
+    if pos == start or pos - start > 18 or (buf[start] == ZERO and pos > start + 1):
+        return -1
+    if pos < end and buf[pos] == DOT:
+        frac = pos + 1
+        pos = _run_of_digits(buf, frac)
+        if pos == frac:
+            return -1
+    if pos < end and (buf[pos] == 101 or buf[pos] == 69):  # an exponent: let the general path judge it
+        return -1
+    return pos
+
+
+@inline_kernel
+def _word(buf: np.ndarray, pos: int, word: np.ndarray) -> int:
+    """Return the pos after `word` at `pos`, or -1."""
+    n = len(word)
+    return pos + n if pos + n <= len(buf) and equals(buf, pos, pos + n, word) else -1
+
+
+_TRUE = np.frombuffer(b"true", dtype=np.uint8)
+_FALSE = np.frombuffer(b"false", dtype=np.uint8)
+_NULL = np.frombuffer(b"null", dtype=np.uint8)
+
+
+@inline_kernel
+def skip_scalar(buf: np.ndarray, pos: int) -> int:
+    """Skip an ASCII string, a number, true, false or null at `pos`; return the next pos or -1 (objects,
+    arrays, anything orjson might refuse)."""
+    if pos >= len(buf):
         return -1
     c = buf[pos]
     if c == QUOTE:
-        close = string_end(buf, pos)
+        close = ascii_string_end(buf, pos)
         return -1 if close < 0 else close + 1
-    if c == 116 or c == 102 or c == 110:  # true false null
-        n = 4 if c != 102 else 5
-        if pos + n > end:
-            return -1
-        if c == 116 and not (buf[pos + 1] == 114 and buf[pos + 2] == 117 and buf[pos + 3] == 101):
-            return -1
-        if c == 102 and not (buf[pos + 1] == 97 and buf[pos + 2] == 108 and buf[pos + 3] == 115
-                             and buf[pos + 4] == 101):
-            return -1
-        if c == 110 and not (buf[pos + 1] == 117 and buf[pos + 2] == 108 and buf[pos + 3] == 108):
-            return -1
-        return pos + n
-    start = pos
-    if c == 45:  # "-"
-        pos += 1
-    while pos < end and (ZERO <= buf[pos] <= NINE or buf[pos] == DOT or buf[pos] == 101 or buf[pos] == 69
-                         or buf[pos] == 43 or buf[pos] == 45):
-        pos += 1
-    return pos if pos > start + (1 if c == 45 else 0) else -1
+    if c == 116:
+        return _word(buf, pos, _TRUE)
+    if c == 102:
+        return _word(buf, pos, _FALSE)
+    if c == 110:
+        return _word(buf, pos, _NULL)
+    return skip_number(buf, pos)

@@ -138,10 +138,19 @@ def encode_batch(records: Iterable[Record], first_seq: int) -> tuple[bytes, list
     """
     parts: list[bytes] = []
     numbered: list[Record] = []
-    add = numbered.append
+    add, extend = numbered.append, parts.extend
     seq = first_seq
     for _, recv_ns, kind, symbol, ts, cts, payload in records:
-        _encode_into(parts, seq, recv_ns, kind, symbol, ts, cts, payload)
+        if type(payload) is Prepacked and payload.key == (symbol, ts, cts):
+            # The decoder's record: body written, fields checked - frame it here, no call per record.
+            body = payload.body
+            fixed = _pack_fixed(seq, recv_ns, kind, 0)
+            length = FIXED_PLUS_CRC + len(body)
+            if length > MAX_LENGTH:
+                raise ValueError(f"record of {length} bytes exceeds the journal frame limit {MAX_LENGTH}")
+            extend((_pack_len_crc(length, _crc32(body, _crc32(fixed))), fixed, body))
+        else:
+            _encode_into(parts, seq, recv_ns, kind, symbol, ts, cts, payload)
         add(_new_tuple(Record, (seq, recv_ns, kind, symbol, ts, cts, payload)))  # Record(...) minus kwargs handling
         seq += 1
     return b"".join(parts), numbered

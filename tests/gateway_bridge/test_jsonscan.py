@@ -15,13 +15,15 @@ def _u8(text: bytes) -> np.ndarray:
     return np.frombuffer(text, dtype=np.uint8)
 
 
-@pytest.mark.parametrize("token", [b'"abc"', b'""', b"true", b"false", b"null", b"0", b"-12.5e+3", b"7"])
+@pytest.mark.parametrize("token", [b'"abc"', b'""', b"true", b"false", b"null", b"0", b"-12.5", b"7", b"-0"])
 def test_skip_scalar_skips_a_plain_scalar_whole(token: bytes) -> None:
     orjson.loads(token)  # a real JSON scalar
     assert skip_scalar(_u8(token + b",1"), 0) == len(token)
 
 
-@pytest.mark.parametrize("token", [b"{}", b"[1]", b'"a\\"b"', b"tru", b"nul", b"-", b"", b'"open'])
+@pytest.mark.parametrize("token", [b"{}", b"[1]", b'"a\\"b"', b"tru", b"nul", b"-", b"", b'"open', b"01", b"1.",
+                                   b".5", b"1e", b"1e+", b"--1", b"+1", '"é"'.encode(),
+                                   b"1e5", b"1e400", b"1" * 19])
 def test_skip_scalar_refuses_containers_escapes_and_broken_tokens(token: bytes) -> None:
     assert skip_scalar(_u8(token), 0) == -1
 
