@@ -189,6 +189,10 @@ def _ms_text(value: object, key: str) -> int:
 
 def _number(obj: dict[str, Any], key: str, signed: bool = False, nonzero: bool = False) -> float:
     """Return a decimal-string field as an exact float (number reasons on failure)."""
+    value = obj.get(key)
+    if type(value) is str and _PLAIN_DECIMAL[signed, nonzero](value):  # the usual short decimal
+        number = float(value)
+        return number if number else 0.0  # "-0.0" is 0.0, as parse_decimal gives it
     try:
         return parse_decimal(_get(obj, key), signed=signed, nonzero=nonzero)
     except NumberError as e:
@@ -406,7 +410,7 @@ class Decoder:
 
     def _fast_book(self, row: list[int], scan: fastbook.Scan, recv_ns: int, taken: list[int]) -> Record | None:
         """Return the record of a frame `fastbook` scanned whole (counted in `taken`), or None: general path."""
-        st, snap, ts, cts, u, seq, _, t0, t1, _, _, br, nb, ar, na, b0, b1 = row
+        st, snap, ts, cts, u, seq, t0, t1, br, nb, ar, na, b0, b1 = row
         if st:
             return None
         topic = scan.buf[t0:t1]
@@ -414,7 +418,9 @@ class Decoder:
         if route is None:
             return None
         levels = scan.levels
-        payload = Prepacked(depth=route.depth, u=u, seq=seq, b=levels[br:br + nb], a=levels[ar:ar + na])
+        payload = Prepacked()  # filled key by key: ~70 ns less than keyword arguments, same order
+        payload["depth"], payload["u"], payload["seq"] = route.depth, u, seq
+        payload["b"], payload["a"] = levels[br:br + nb], levels[ar:ar + na]
         payload.body = scan.bodies[b0:b1]
         payload.key = (route.symbol, ts, cts)
         taken[snap] += 1

@@ -41,9 +41,11 @@ from journal.codec import EXT_NDARRAY
 from journal.packed import LEVELS_HEAD, UINT_MAX_BYTES, put_levels, put_str, put_uint
 
 #: Columns of the per-frame int64 row `scan_books` fills (spans are offsets into the batch buffer).
-FIELDS = ("status", "snapshot", "ts", "cts", "u", "seq", "depth", "topic_start", "topic_end", "sym_start",
-          "sym_end", "b_row", "nb", "a_row", "na", "body_start", "body_end")
-(ST, SNAP, TS, CTS, U, SEQ, DEPTH, TOPIC0, TOPIC1, SYM0, SYM1, BROW, NB, AROW, NA, BODY0, BODY1) = range(len(FIELDS))
+FIELDS = ("status", "snapshot", "ts", "cts", "u", "seq", "topic_start", "topic_end", "b_row", "nb", "a_row", "na",
+          "body_start", "body_end", "depth", "sym_start", "sym_end")
+(ST, SNAP, TS, CTS, U, SEQ, TOPIC0, TOPIC1, BROW, NB, AROW, NA, BODY0, BODY1, DEPTH, SYM0, SYM1) = range(len(FIELDS))
+#: The columns `scan` hands to Python (the rest only serve the kernel).
+PUBLIC = DEPTH
 #: Statuses (anything but OK: take the general path).
 OK, SLOW = 0, 1
 
@@ -244,7 +246,7 @@ def scan_books(buf: np.ndarray, starts: np.ndarray, rows: np.ndarray, levels: np
 
 
 class Scan(NamedTuple):
-    """What `scan` gives back: the batch bytes, one `FIELDS` row per frame, the levels, the bodies."""
+    """What `scan` gives back: the batch bytes, the first `PUBLIC` `FIELDS` per frame, the levels, the bodies."""
 
     buf: bytes
     rows: list[list[int]]
@@ -263,4 +265,4 @@ def scan(payloads: Sequence[bytes]) -> Scan:
     levels = np.empty((len(buf) // 9 + 2, 2), dtype=np.float64)
     out = np.empty(2 * len(buf) + n * (_BODY_OVERHEAD + 64), dtype=np.uint8)
     scan_books(np.frombuffer(buf, dtype=np.uint8), starts, rows, levels, out)
-    return Scan(buf, rows.tolist(), levels, memoryview(out))
+    return Scan(buf, rows[:, :PUBLIC].tolist(), levels, memoryview(out))
