@@ -244,3 +244,21 @@ def test_market_records_keep_their_receive_order_over_a_long_batch() -> None:
     assert len(market) == 3000 and [r.recv_ns for r in market] == [t for t, _ in msgs]
     assert [r.recv_ns for r in recs if r.kind == Kind.TICK] == [T0 + k * S for k in range(3)]
     assert all(a.recv_ns <= b.recv_ns for a, b in zip(recs, recs[1:], strict=False))
+
+
+def test_a_drained_batch_shares_one_stamp_keeps_order_and_puts_due_ticks_first() -> None:
+    ack = orjson.dumps({"op": "pong", "success": True})
+    book = orjson.dumps({"topic": "orderbook.50.SOLUSDT", "type": "snapshot", "ts": 5, "data": {
+        "s": "SOLUSDT", "b": [["77.1", "2"]], "a": [["77.2", "3"]], "u": 1, "seq": 9}})
+    msgs = [[TOPIC, ack], [TOPIC, trade(0)], [b"no.such.topic", trade(1)], [GW.topics.orderbook_snapshot.encode(), book],
+            [TOPIC, trade(2)], [TOPIC], [TOPIC, trade(3)]]
+    t = T0 + 2 * S + 7
+    batched = ingest(last=T0).batch(t, msgs)
+    one_by_one = ingest(last=T0).messages([(t, parts) for parts in msgs])  # the same, grouped back into one batch
+    assert [codec.encode(r) for r in batched] == [codec.encode(r) for r in one_by_one]
+    kinds = [Kind(r.kind).name for r in batched]
+    # Ticks of the seconds passed come first, then every record in message order; the bad ones in place.
+    assert kinds == ["TICK", "TICK", "TRADES", "BAD_FRAME", "BOOK_SNAPSHOT", "TRADES", "BAD_FRAME", "TRADES"]
+    assert [r.payload["reason"] for r in batched if r.kind == Kind.BAD_FRAME] == ["unknown_topic", "bad_multipart"]
+    assert {r.recv_ns for r in batched if r.kind != Kind.TICK} == {t}
+    assert [r.recv_ns for r in batched if r.kind == Kind.TICK] == [T0 + S, T0 + 2 * S]
