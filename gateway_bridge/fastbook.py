@@ -26,13 +26,14 @@ import numpy as np
 
 from engine.jit import inline_kernel, kernel
 from gateway_bridge.jsonscan import (
-    COLON,
-    COMMA,
     DOT,
+    END,
     LBRACE,
-    RBRACE,
     digits,
     equals,
+    frames_buffer,
+    member_end,
+    member_key,
     string_end,
     uint,
 )
@@ -95,8 +96,8 @@ def _data(buf: np.ndarray, pos: int, row: np.ndarray, levels: np.ndarray, first:
     seen = 0
     nrow = first
     while True:
-        close = string_end(buf, pos)
-        if close < 0 or close + 1 >= end or buf[close + 1] != COLON:
+        close = member_key(buf, pos, False)
+        if close < 0:
             return -1
         k = _key(buf, pos + 1, close, True)
         if k < 0 or seen & (1 << k):
@@ -117,13 +118,12 @@ def _data(buf: np.ndarray, pos: int, row: np.ndarray, levels: np.ndarray, first:
             row[NB if k == K_B else NA] = nrow - start_row
         else:
             pos = uint(buf, pos, row, U if k == K_U else SEQ)
-        if pos < 0 or pos >= end:
-            return -1
-        if buf[pos] == RBRACE:
+        nxt = member_end(buf, pos)
+        if nxt == END:
             break
-        if buf[pos] != COMMA:
+        if nxt < 0:
             return -1
-        pos += 1
+        pos = nxt
     need = (1 << K_S) | (1 << K_B) | (1 << K_A) | (1 << K_U)
     return pos + 1 if seen & need == need else -1
 
@@ -140,21 +140,20 @@ def _frame(buf: np.ndarray, row: np.ndarray, levels: np.ndarray, first: int) -> 
     pos = 1
     seen = 0
     while True:
-        close = string_end(buf, pos)
-        if close < 0 or close + 1 >= end or buf[close + 1] != COLON:
+        close = member_key(buf, pos, False)
+        if close < 0:
             return SLOW
         k = _key(buf, pos + 1, close, False)
         if k < 0 or seen & (1 << k):
             return SLOW
         seen |= 1 << k
         pos = _top_value(buf, close + 2, k, row, levels, first)
-        if pos < 0 or pos >= end:
-            return SLOW
-        if buf[pos] == RBRACE:
+        nxt = member_end(buf, pos)
+        if nxt == END:
             break
-        if buf[pos] != COMMA:
+        if nxt < 0:
             return SLOW
-        pos += 1
+        pos = nxt
     need = (1 << K_TOPIC) | (1 << K_TYPE) | (1 << K_DATA)
     if seen & need != need or pos + 1 != end:
         return SLOW
@@ -256,13 +255,11 @@ class Scan(NamedTuple):
 
 def scan(payloads: Sequence[bytes]) -> Scan:
     """Run `scan_books` over `payloads` (one call for the whole batch)."""
-    buf = b"".join(payloads)
+    buf, u8, starts = frames_buffer(payloads)
     n = len(payloads)
-    starts = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, payloads), np.int64, n), out=starts[1:])
     rows = np.empty((n, len(FIELDS)), dtype=np.int64)
     # A level takes at least 9 bytes of text (["1","1"]) and 16 of floats; a body adds a bounded head.
     levels = np.empty((len(buf) // 9 + 2, 2), dtype=np.float64)
     out = np.empty(2 * len(buf) + n * (_BODY_OVERHEAD + 64), dtype=np.uint8)
-    scan_books(np.frombuffer(buf, dtype=np.uint8), starts, rows, levels, out)
+    scan_books(u8, starts, rows, levels, out)
     return Scan(buf, rows[:, :PUBLIC].tolist(), levels, memoryview(out))

@@ -18,14 +18,16 @@ import numpy as np
 
 from engine.jit import inline_kernel, kernel
 from gateway_bridge.jsonscan import (
-    COLON,
     COMMA,
+    END,
     LBRACE,
     LBRACKET,
-    RBRACE,
     RBRACKET,
     ascii_string_end,
     equals,
+    frames_buffer,
+    member_end,
+    member_key,
     skip_scalar,
     uint,
 )
@@ -117,8 +119,8 @@ def _trade(buf: np.ndarray, pos: int, row: np.ndarray, cols: tuple, r: int, ids:
     seen = 0
     bt[r] = 0
     while True:
-        close = ascii_string_end(buf, pos)  # unknown keys are skipped unseen: ASCII keeps them valid UTF-8
-        if close < 0 or close + 1 >= end or buf[close + 1] != COLON:
+        close = member_key(buf, pos, True)
+        if close < 0:
             return -1, at
         k = _key(buf, pos + 1, close, True)
         seen = _mark(seen, k)
@@ -136,13 +138,12 @@ def _trade(buf: np.ndarray, pos: int, row: np.ndarray, cols: tuple, r: int, ids:
             pos = skip_scalar(buf, pos)
         else:
             pos, at = _text(buf, pos, k, row, side, r, ids, at)
-        if pos < 0 or pos >= end:
-            return -1, at
-        if buf[pos] == RBRACE:
+        nxt = member_end(buf, pos)
+        if nxt == END:
             break
-        if buf[pos] != COMMA:
+        if nxt < 0:
             return -1, at
-        pos += 1
+        pos = nxt
     need = (1 << K_T) | (1 << K_SYM) | (1 << K_SIDE) | (1 << K_V) | (1 << K_P) | (1 << K_ID)
     return (pos + 1 if seen & need == need else -1), at
 
@@ -209,8 +210,8 @@ def _frame(buf: np.ndarray, row: np.ndarray, cols: tuple, ids: np.ndarray) -> in
     pos = 1
     seen = 0
     while True:
-        close = ascii_string_end(buf, pos)
-        if close < 0 or close + 1 >= end or buf[close + 1] != COLON:
+        close = member_key(buf, pos, True)
+        if close < 0:
             return SLOW
         k = _key(buf, pos + 1, close, False)
         seen = _mark(seen, k)
@@ -225,13 +226,12 @@ def _frame(buf: np.ndarray, row: np.ndarray, cols: tuple, ids: np.ndarray) -> in
             pos = skip_scalar(buf, pos)
         else:
             pos = uint(buf, pos, row, TS if k == K_TS else CTS)
-        if pos < 0 or pos >= end:
-            return SLOW
-        if buf[pos] == RBRACE:
+        nxt = member_end(buf, pos)
+        if nxt == END:
             break
-        if buf[pos] != COMMA:
+        if nxt < 0:
             return SLOW
-        pos += 1
+        pos = nxt
     need = (1 << K_TOPIC) | (1 << K_DATA)
     return OK if seen & need == need and pos + 1 == end else SLOW
 
@@ -338,10 +338,8 @@ class Scan(NamedTuple):
 
 def scan(payloads: Sequence[bytes]) -> Scan:
     """Run `scan_trades` over `payloads` (one call for the whole batch)."""
-    buf = b"".join(payloads)
+    buf, u8, starts = frames_buffer(payloads)
     n = len(payloads)
-    starts = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, payloads), np.int64, n), out=starts[1:])
     rows = np.empty((n, len(FIELDS)), dtype=np.int64)
     cap = len(buf) // 24 + 2  # a trade object takes at least ~40 bytes of text
     p, v = np.empty(cap, dtype=np.float64), np.empty(cap, dtype=np.float64)
@@ -349,5 +347,5 @@ def scan(payloads: Sequence[bytes]) -> Scan:
     ids = np.empty(len(buf) + 1, dtype=np.uint8)
     out = np.empty(2 * len(buf) + n * (_FRAME_OVERHEAD + 64), dtype=np.uint8)
     cols = (p.reshape(cap, 1), v.reshape(cap, 1), side, times, bt)
-    used = scan_trades(np.frombuffer(buf, dtype=np.uint8), starts, rows, cols, ids, out)
+    used = scan_trades(u8, starts, rows, cols, ids, out)
     return Scan(buf, rows.tolist(), p, v, side, times, bt, ids[:used].tobytes().decode("ascii"), memoryview(out))

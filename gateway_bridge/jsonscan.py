@@ -8,10 +8,14 @@ fraction, and JSON scalars to skip.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from engine.jit import inline_kernel
 
+#: What `member_end` returns at the closing brace of an object.
+END = -2
 QUOTE, COLON, COMMA, LBRACE, RBRACE, LBRACKET, RBRACKET, BACKSLASH, DOT, ZERO, NINE = (
     ord(c) for c in '":,{}[]\\.09')
 
@@ -139,3 +143,30 @@ def skip_scalar(buf: np.ndarray, pos: int) -> int:
     if c == 110:
         return _word(buf, pos, _NULL)
     return skip_number(buf, pos)
+
+
+@inline_kernel
+def member_key(buf: np.ndarray, pos: int, ascii_only: bool) -> int:
+    """Return the closing quote of the object member's key at `pos` when a colon follows it, else -1."""
+    close = ascii_string_end(buf, pos) if ascii_only else string_end(buf, pos)
+    if close < 0 or close + 1 >= len(buf) or buf[close + 1] != COLON:
+        return -1
+    return close
+
+
+@inline_kernel
+def member_end(buf: np.ndarray, pos: int) -> int:
+    """After a member's value (at `pos`, -1 if it failed): the next member's pos, `END` at ``}``, or -1."""
+    if pos < 0 or pos >= len(buf):
+        return -1
+    if buf[pos] == COMMA:
+        return pos + 1
+    return END if buf[pos] == RBRACE else -1
+
+
+def frames_buffer(payloads: Sequence[bytes]) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """Join a batch's payloads for one compiled call: the bytes, a uint8 view and the n + 1 frame starts."""
+    buf = b"".join(payloads)
+    starts = np.zeros(len(payloads) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, payloads), np.int64, len(payloads)), out=starts[1:])
+    return buf, np.frombuffer(buf, dtype=np.uint8), starts
