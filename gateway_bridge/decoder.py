@@ -49,11 +49,12 @@ mean a bug here (logged with its traceback) — the fuzz tests assert it never h
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import msgpack
@@ -61,7 +62,7 @@ import numpy as np
 import orjson
 
 from engine.record import Kind, Record, kind_name
-from gateway_bridge import fastbook, fasttrades
+from gateway_bridge import fastbook, fasttickers, fasttrades
 from gateway_bridge.config import TopicsConfig
 from gateway_bridge.numbers import NumberError, parse_decimal, parse_levels, parse_positive_column
 from gateway_bridge.ratelog import RateLog
@@ -91,6 +92,8 @@ _PLAIN_DECIMAL = {
                                   + r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]+)?", re.ASCII).fullmatch
     for signed in (False, True) for nonzero in (False, True)
 }
+#: The numeric ticker fields as the compiled ticker pass reads them.
+_TICKER_TABLE = fasttickers.numbers_table(TICKER_NUMBERS)
 _TICKER_CHECKS = tuple((key, signed, nonzero, _PLAIN_DECIMAL[signed, nonzero])
                        for key, (signed, nonzero) in TICKER_NUMBERS.items())
 #: Route cache bound (valid topics only; random topics from bad input cannot grow it further).
@@ -107,7 +110,11 @@ _SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,63}", re.ASCII)
 _DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
 _SIDES = {"Buy": 1, "Sell": -1}
 _BOOK_KINDS = {"snapshot": (Kind.BOOK_SNAPSHOT, True), "delta": (Kind.BOOK_DELTA, False)}
-_SNAPSHOT, _DELTA, _TRADES = Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA, Kind.TRADES
+_SNAPSHOT, _DELTA, _TRADES, _TICKER = Kind.BOOK_SNAPSHOT, Kind.BOOK_DELTA, Kind.TRADES, Kind.TICKER
+#: The kinds `decode_many`'s fast paths count, in the order of its `taken` slots.
+_FAST_KINDS = (_DELTA, _SNAPSHOT, _TRADES, _TICKER)
+#: The frame families with a compiled path, in `Decoder._fast_paths` order.
+_FAST_FAMILIES = ("orderbook", "publicTrade", "tickers")
 _FILL_STRINGS = ("execId", "execPrice", "execQty", "side", "execTime")
 _loads = orjson.loads
 _new_record = tuple.__new__  # Record(...) without NamedTuple.__new__'s keyword handling: ~100 ns less
@@ -265,13 +272,17 @@ class Decoder:
         #: `decode_many` scans orderbook frames in one compiled pass (False: the general path only).
         self.fast = fast
         self._families = self._gateway_families(topics or TopicsConfig())
-        #: Gateway topics that carry orderbook / publicTrade frames: the ones `decode_many` scans.
-        self._book_names = frozenset(n for n, fams in self._families.items() if "orderbook" in fams)
         self._routes: dict[str, Route] = {}
-        self._trade_names = frozenset(n for n, fams in self._families.items() if "publicTrade" in fams)
-        #: Known orderbook / publicTrade routes by their topic's bytes (the fast paths' lookups).
+        #: Known orderbook / publicTrade / tickers routes by their topic's bytes (the fast paths' lookups).
         self._book_routes: dict[bytes, Route] = {}
         self._trade_routes: dict[bytes, Route] = {}
+        self._ticker_routes: dict[bytes, Route] = {}
+        #: The compiled paths `decode_many` runs, (scanner, record builder), and which one each gateway
+        #: topic feeds: the first of these families it carries (a topic's other frames go the general way).
+        self._fast_paths = ((fastbook.scan, self._fast_book), (fasttrades.scan, self._fast_trades),
+                            (functools.partial(fasttickers.scan, table=_TICKER_TABLE), self._fast_ticker))
+        self._fast_family = {name: next(i for i, fam in enumerate(_FAST_FAMILIES) if fam in fams)
+                             for name, fams in self._families.items() if fams & set(_FAST_FAMILIES)}
         self._kinds: Counter[int] = Counter()
         self._bad: Counter[str] = Counter()
         #: BAD_FRAME records made so far (a caller compares it before and after a batch).
@@ -301,6 +312,7 @@ class Decoder:
         parse_positive_column(["1.5"])
         fastbook.scan([b'{"topic":"orderbook.1.X","type":"snapshot","data":{"s":"X","b":[["1","1"]],"a":[],"u":1}}'])
         fasttrades.scan([b'{"topic":"publicTrade.X","data":[{"T":1,"s":"X","S":"Buy","v":"1","p":"1","i":"a","BT":false}]}'])
+        fasttickers.scan([b'{"topic":"tickers.X","type":"delta","data":{"symbol":"X","bid1Price":"1.5"}}'], _TICKER_TABLE)
 
     def decode(self, gateway_topic: str, payload: bytes, recv_ns: int) -> list[Record]:
         """Decode a frame that came on `gateway_topic`; never raises."""
@@ -314,44 +326,36 @@ class Decoder:
     def decode_many(self, names: Sequence[str], payloads: Sequence[bytes], recv_ns: int) -> list[Record]:
         """Decode frames that came on gateway topics `names`, all at `recv_ns`; never raises.
 
-        The same records, in order, as `decode` frame by frame: orderbook and publicTrade frames
-        are scanned in one compiled pass per family (`gateway_bridge.fastbook`, `fasttrades`);
-        what a scanner hands over goes through `decode`.
+        The same records, in order, as `decode` frame by frame: orderbook, publicTrade and tickers
+        frames are scanned in one compiled pass per family (`gateway_bridge.fastbook`,
+        `fasttrades`, `fasttickers`); what a scanner hands over goes through `decode`.
         """
-        books, trades = self._book_names, self._trade_names
         if not self.fast:
             return [r for n, p in zip(names, payloads, strict=True) for r in self.decode(n, p, recv_ns)]
-        book_rows, book_scan = self._scan(fastbook.scan, names, payloads, books)
-        trade_rows, trade_scan = self._scan(fasttrades.scan, names, payloads, trades - books)
-        out: list[Record] = []
-        decode, fast_book, fast_trades = self.decode, self._fast_book, self._fast_trades
-        taken = [0, 0, 0]  # deltas, snapshots, trades taken by the fast paths (counted once per batch)
+        family = self._fast_family
+        picked: list[list[bytes]] = [[] for _ in self._fast_paths]
         for name, payload in zip(names, payloads, strict=True):
-            if name in books:
-                rec = fast_book(next(book_rows), book_scan, recv_ns, taken)
-            elif name in trades:
-                rec = fast_trades(next(trade_rows), trade_scan, recv_ns, taken)
-            else:
-                rec = None
+            f = family.get(name)
+            if f is not None:
+                picked[f].append(payload)
+        scans = [scan(frames) if frames else None for (scan, _), frames in zip(self._fast_paths, picked, strict=True)]
+        rows = [iter(() if scan is None else scan.rows) for scan in scans]
+        builders = [build for _, build in self._fast_paths]
+        out: list[Record] = []
+        decode = self.decode
+        taken = [0, 0, 0, 0]  # deltas, snapshots, trades, tickers taken by the fast paths (counted once per batch)
+        for name, payload in zip(names, payloads, strict=True):
+            f = family.get(name)
+            rec = None if f is None else builders[f](next(rows[f]), scans[f], recv_ns, taken)
             if rec is None:
                 out += decode(name, payload, recv_ns)
             else:
                 out.append(rec)
         self._frames += sum(taken)
-        for kind, n in zip((_DELTA, _SNAPSHOT, _TRADES), taken, strict=True):
+        for kind, n in zip(_FAST_KINDS, taken, strict=True):
             if n:
                 self._kinds[kind] += n
         return out
-
-    @staticmethod
-    def _scan(scanner: Callable[[list[bytes]], Any], names: Sequence[str], payloads: Sequence[bytes],
-              wanted: frozenset[str]) -> tuple[Iterator[list[int]], Any]:
-        """Run `scanner` over the payloads that came on `wanted` topics; return its rows' iterator and scan."""
-        picked = [p for n, p in zip(names, payloads, strict=True) if n in wanted]
-        if not picked:
-            return iter(()), None
-        scan = scanner(picked)
-        return iter(scan.rows), scan
 
     def decode_frame(self, payload: bytes, recv_ns: int) -> list[Record]:
         """Decode a frame with no gateway topic (imports); never raises."""
@@ -443,6 +447,22 @@ class Decoder:
         payload.key = (route.symbol, ts, cts)
         taken[2] += 1
         return _new_record(Record, (0, recv_ns, _TRADES, route.symbol, ts, cts, payload))
+
+    def _fast_ticker(self, row: list[int], scan: fasttickers.Scan, recv_ns: int, taken: list[int]) -> Record | None:
+        """Return the TICKER record of a frame `fasttickers` checked whole (counted in `taken`), or None."""
+        st, snap, ts, cts, t0, t1, d0, d1, b0, b1 = row
+        if st:
+            return None
+        topic = scan.buf[t0:t1]
+        route = self._ticker_routes.get(topic) or self._fast_route(topic, "tickers", self._ticker_routes)
+        if route is None:
+            return None
+        payload = Prepacked()
+        payload["type"], payload["fields"] = ("snapshot" if snap else "delta"), _loads(scan.buf[d0:d1])
+        payload.body = scan.bodies[b0:b1]
+        payload.key = (route.symbol, ts, cts)
+        taken[3] += 1
+        return _new_record(Record, (0, recv_ns, _TICKER, route.symbol, ts, cts, payload))
 
     def _fast_route(self, topic: bytes, family: str, cache: dict[bytes, Route]) -> Route | None:
         """Learn the route of a `family` topic for a fast path: None unless valid and known."""
