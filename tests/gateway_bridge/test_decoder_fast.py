@@ -54,7 +54,7 @@ from hypothesis import strategies as st
 
 from engine.record import Kind, Record, kind_name
 from gateway_bridge.config import TopicsConfig
-from gateway_bridge.decoder import Decoder
+from gateway_bridge.decoder import TICKER_NUMBERS, Decoder
 from journal.codec import encode
 from tests.conftest import OB1_FRAMES, SOL_DOGE_FRAMES, XRP_OB500
 
@@ -1220,4 +1220,382 @@ def test_random_trade_digit_edits(trade_frames: list[tuple[str, bytes]], pick: i
     gw, frame = trade_frames[pick % len(trade_frames)]
     pair = _Pair(["BANDUSDT", "DOGEUSDT", "SOLUSDT", "XRPUSDT"])
     pair.check([gw, gw], [_apply(frame, edits), frame], NS, f"digit edits {edits} of a real trade frame")
+    pair.recheck()
+
+
+# --- named mutations of real tickers frames -------------------------------------------------------
+
+#: The ticker bases, all real SOLUSDT frames: the full snapshot, a delta of three fields and a delta
+#: carrying ``fundingRate`` (the one signed numeric field).
+TICKER_SNAPSHOT, TICKER_DELTA, TICKER_FUNDING = (
+    "SOLUSDT ticker snapshot", "SOLUSDT ticker delta (3 fields)", "SOLUSDT ticker delta with fundingRate")
+
+
+def _pick_ticker_bases(payloads: list[bytes]) -> list[Base]:
+    frames = [(p, orjson.loads(p)) for p in payloads if p.startswith(b'{"topic":"tickers.SOLUSDT"')]
+    snap = next(p for p, o in frames if o["type"] == "snapshot")
+    delta = next(p for p, o in frames if o["type"] == "delta" and len(o["data"]) == 3)
+    funding = next(p for p, o in frames if o["type"] == "delta" and "fundingRate" in o["data"])
+    out = [Base(name, _gateway_topic(raw, 0), raw, orjson.loads(raw)["type"], "SOLUSDT")
+           for name, raw in ((TICKER_SNAPSHOT, snap), (TICKER_DELTA, delta), (TICKER_FUNDING, funding))]
+    assert [len(b.tree()["data"]) for b in out[:2]] == [27, 3] and {b.gw for b in out} == {T.ticker}
+    assert all(list(b.tree()) == ["topic", "type", "data", "cs", "ts"] for b in out)  # no cts in the recording
+    return out
+
+
+@pytest.fixture(scope="module")
+def ticker_bases(recorded: Recorded) -> list[Base]:
+    return _pick_ticker_bases(recorded.payloads)
+
+
+def _ticker_numbers(raw: bytes) -> Mutation:
+    """The raw JSON text `raw` as each numeric field of `TICKER_NUMBERS` in turn (added last when absent)."""
+    return lambda base: [_put(base, ("data", key), raw) for key in TICKER_NUMBERS]
+
+
+def _in_data(key: str, *raws: bytes) -> Mutation:
+    """Data field `key` set to each raw JSON text of `raws` (added last when absent)."""
+    return lambda base: [_put(base, ("data", key), raw) for raw in raws]
+
+
+def _members(base: Base) -> bytes:
+    """The data object's members as JSON text, without the braces."""
+    return orjson.dumps(base.tree()["data"])[1:-1]
+
+
+def _data_text(base: Base, members: bytes) -> bytes:
+    """The frame with its data object's members replaced by the raw JSON text `members`."""
+    return _put(base, ("data",), b"{" + members + b"}")
+
+
+def _last_key(base: Base) -> str:
+    return list(base.tree()["data"])[-1]
+
+
+def _first_number_key(base: Base) -> str:
+    return next(k for k in base.tree()["data"] if k in TICKER_NUMBERS)
+
+
+def _dup_in_data(base: Base) -> list[bytes]:
+    """Data keys repeated: the same value again, another value last (orjson keeps it) or first (dropped)."""
+    members, last, num = _members(base), _last_key(base).encode(), _first_number_key(base).encode()
+    value = orjson.dumps(base.tree()["data"][last.decode()])
+    return [_data_text(base, members + b',"symbol":"SOLUSDT"'),
+            _data_text(base, members + b',"' + last + b'":' + value),
+            _data_text(base, members + b',"' + num + b'":' + orjson.dumps(base.tree()["data"][num.decode()])),
+            _data_text(base, members + b',"' + last + b'":"1.5"'),
+            _data_text(base, members + b',"' + num + b'":"-7"'),  # the last (bad) value wins
+            _data_text(base, b'"' + num + b'":"x",' + members),  # a bad value first: the last (good) one wins
+            _data_text(base, members + b',"symbol":"DOGEUSDT"'),
+            _data_text(base, b'"symbol":"DOGEUSDT",' + members),
+            _data_text(base, members + b',"' + num + b'":""'),
+            _data_text(base, members + b',"nextFundingTime":"1",' + b'"nextFundingTime":"x"')]
+
+
+def _dup_top(base: Base) -> list[bytes | None]:
+    return [_sub(base, rb'"type":"[^"]*"', lambda m: m.group(0) + b"," + m.group(0)),
+            _sub(base, rb'"type":"[^"]*"', lambda m: m.group(0) + (b',"type":"delta"' if base.kind == "snapshot"
+                                                                     else b',"type":"snapshot"')),
+            _sub(base, rb'"type":"[^"]*"', lambda m: m.group(0) + b',"type":"partial"'),
+            _sub(base, rb'"topic":"[^"]*"', lambda m: m.group(0) + b"," + m.group(0)),
+            _sub(base, rb'"topic":"[^"]*"', lambda m: m.group(0) + b',"topic":"tickers.DOGEUSDT"'),
+            _sub(base, rb'"ts":\d+', lambda m: m.group(0) + b',"ts":5'),
+            _sub(base, rb'"ts":\d+', lambda m: m.group(0) + b"," + m.group(0)),
+            _sub(base, rb'"cs":\d+', lambda m: m.group(0) + b',"cs":5'),
+            _sub(base, rb'"cs":\d+', lambda m: m.group(0) + b',"cs":{}'),
+            base.raw[:-1] + b',"cts":1,"cts":2}',
+            base.raw[:-1] + b',"data":{"symbol":"SOLUSDT"}}',
+            base.raw[:-1] + b',"data":{"symbol":"SOLUSDT","bid1Price":"0"}}',
+            base.raw[:-1] + b',"data":' + orjson.dumps(base.tree()["data"]) + b"}"]
+
+
+def _data_sized(n: int) -> Mutation:
+    """The data object cut to, or padded to, `n` fields (symbol first; padding keys are not numeric fields)."""
+    def mutate(base: Base) -> bytes:
+        items = list(base.tree()["data"].items())[:n]
+        items += [(f"x{k:02d}", f"{k}.5" if k % 2 else "abc") for k in range(n - len(items))]
+        return _edit_tree(base, lambda t: {**t, "data": dict(items)})
+    return mutate
+
+
+def _ticker_ints(base: Base) -> list[bytes]:
+    """ts and cts at msgpack's int encoding boundaries, int64's end and the 10**18 the scanner stops at."""
+    values = [str(v).encode() for v in (*INT_BOUNDARIES, 2**63, 2**64 - 1, 2**64)]
+    return [_put(base, (key,), v) for key in ("ts", "cts") for v in values]
+
+
+def _ticker_str_lengths(base: Base) -> list[bytes]:
+    """Keys and values of lengths around msgpack's fixstr / str8 / str16 boundaries (in the body)."""
+    out = [_put(base, ("data", "x"), orjson.dumps("a" * n)) for n in (31, 32, 255, 256, 65535, 65536)]
+    out += [_put(base, ("data", "tickDirection"), orjson.dumps("Z" * n)) for n in (0, 31, 32, 256)]
+    out += [_put(base, ("data", "k" * n), b'"1"') for n in (1, 31, 32, 255, 256, 65536)]
+    out.append(_put(base, ("data", "bid1Price"), b'"' + b"1" * 15 + b'"'))
+    return out
+
+
+def _ticker_retopic(base: Base, topic: Any, symbol: Any = None) -> bytes:
+    """The frame with its topic set to `topic` (and, if given, data.symbol to `symbol`)."""
+    tree = base.tree()
+    tree["topic"] = topic
+    if symbol is not None:
+        tree["data"]["symbol"] = symbol
+    return orjson.dumps(tree)
+
+
+def _ticker_symbols(base: Base) -> list[bytes]:
+    """The symbol forms of `SYMBOL_FORMS` in the topic and data.symbol alike."""
+    assert base.raw.count(b"SOLUSDT") == 2
+    return [base.raw.replace(b"SOLUSDT", form) for form in SYMBOL_FORMS]
+
+
+def _unknown_top(*texts: bytes) -> Mutation:
+    """Each raw JSON text as a new top-level key's value (first, last) and as ``cs``'s."""
+    return lambda base: [frame for raw in texts
+                         for frame in (_put_first(base, (), "x", raw), _put(base, ("x",), raw),
+                                       _put(base, ("cs",), raw))]
+
+
+def _ticker_invalid_utf8(base: Base) -> list[bytes | None]:
+    out: list[bytes | None] = []
+    for bad in (b'"\xff"', b'"1\xff"', b'"\xc0\xaf"', b'"\xed\xa0\x80"', b'"\xf8\x88\x80\x80\x80"'):
+        out += [_put(base, ("data", "tickDirection"), bad), _put(base, ("data", "bid1Price"), bad),
+                _put(base, ("data", "x"), bad), _put(base, ("x",), bad)]
+    out += [_put(base, ("data", "x"), b'"1"').replace(b'"x":', b'"\xff":', 1),
+            _put(base, ("data", "x"), b'"1"').replace(b'"x":', b'"bid\xff":', 1),
+            _put_first(base, ("data",), "x", b'"1"').replace(b'"x":', b'"\xfe\xff":', 1),
+            _put(base, ("x",), b"1").replace(b'"x":', b'"\xff":', 1),
+            _sub(base, rb'"symbol":"SOLUSDT"', b'"symbol":"SOL\xffUSDT"'),
+            base.raw.replace(b"SOLUSDT", b"SOL\xffUSDT"),
+            _put(base, ("data", "x"), rb'"\ud800"')]
+    return out
+
+
+#: Number texts put in place of each numeric ticker field (see `_ticker_numbers`).
+TICKER_NUMBER_TEXTS: dict[str, bytes] = {
+    "zero": b'"0"',
+    "zero_point_zero": b'"0.0"',
+    "minus_zero": b'"-0"',
+    "minus_zero_point_zero": b'"-0.0"',
+    "negative": b'"-1.5"',
+    "leading_zero": b'"01"',
+    "trailing_dot": b'"1."',
+    "leading_dot": b'".5"',
+    "exponent": b'"1e5"',
+    "16_significant_digits": b'"1234567.890123456"',
+    "16_digit_integer": b'"1234567890123456"',
+    "15_digit_integer": b'"123456789012345"',
+    "15_digit_integer_and_fraction": b'"123456789012345.5"',
+    "16_chars_fraction": b'"0.00000000000001"',
+    "17_chars_fraction": b'"0.000000000000001"',
+    "leading_fraction_zeros": b'"0.0000000000000123"',
+    "nan": b'"nan"',
+    "inf": b'"inf"',
+    "leading_space": b'" 1"',
+    "trailing_space": b'"1 "',
+    "plus_sign": b'"+1"',
+    "minus_alone": b'"-"',
+    "dot_alone": b'"."',
+    "two_dots": b'"1.2.3"',
+    "double_minus": b'"--1"',
+    "negative_leading_zero": b'"-01"',
+    "arabic_indic_digit": '"١"'.encode(),
+    "plain": b'"77.300"',
+}
+
+TICKER_MUTATIONS: dict[str, Mutation] = {
+    # key order
+    "keys_reversed_top": lambda b: _edit_tree(b, lambda t: dict(reversed(t.items()))),
+    "keys_reversed_data": lambda b: _edit_tree(b, lambda t: {**t, "data": dict(reversed(t["data"].items()))}),
+    "keys_rotated_data_symbol_last": lambda b: _edit_tree(
+        b, lambda t: {**t, "data": {**{k: v for k, v in t["data"].items() if k != "symbol"}, "symbol": "SOLUSDT"}}),
+    "keys_data_before_topic": lambda b: _edit_tree(b, lambda t: {"data": t["data"], **t}),
+    "keys_data_before_topic_after_type": lambda b: _edit_tree(
+        b, lambda t: {"type": t["type"], "data": t["data"], "topic": t["topic"], "ts": t["ts"], "cs": t["cs"]}),
+    "keys_ts_cs_first": lambda b: _edit_tree(b, lambda t: {"ts": t["ts"], "cs": t["cs"], **t}),
+    "keys_type_last": lambda b: _edit_tree(b, lambda t: {**{k: v for k, v in t.items() if k != "type"},
+                                                         "type": t["type"]}),
+    # type
+    "type_removed": lambda b: _drop(b, "type"),
+    "type_partial": _field_mutation(("type",), b'"partial"'),
+    "type_number": lambda b: [_put(b, ("type",), raw) for raw in (b"1", b"0", b"1.5")],
+    "type_others": lambda b: [_put(b, ("type",), raw) for raw in (
+        b"null", b'""', b'"Snapshot"', b'"DELTA"', b'"delta "', b'"snapshotx"', b"{}", b"[]", b"true",
+        rb'"\u0064elta"', rb'"snapsho\u0074"', '"deltà"'.encode())],
+    "type_swapped": lambda b: _put(b, ("type",), b'"delta"' if b.kind == "snapshot" else b'"snapshot"'),
+    # cs and unknown top-level keys
+    "cs_object": lambda b: [_put(b, ("cs",), raw) for raw in (b"{}", b'{"a":1}', b'{"cs":{"x":[]}}')],
+    "cs_other_shapes": lambda b: [_put(b, ("cs",), raw) for raw in (b"[]", b"[1]", b'"272903625291"', b"null",
+                                                                   b"-1", b"1.5", b"1e3", b"9" * 19, b"9" * 30)],
+    "cs_removed": lambda b: _drop(b, "cs"),
+    "unknown_top_scalar": _unknown_top(b'"abc"', b'""', rb'"a\"b"', b"0", b"-1", b"1.5e-3", b"-0", b"9" * 18,
+                                       b"true", b"false", b"null", '"é"'.encode()),
+    "unknown_top_invalid_number": _unknown_top(*INVALID_NUMBER_TEXTS),
+    # ts and cts
+    "ints_at_encoding_boundaries": _ticker_ints,
+    "ts_removed": lambda b: _drop(b, "ts"),
+    "ts_and_cs_removed": lambda b: _edit_tree(b, lambda t: {k: v for k, v in t.items() if k not in ("ts", "cs")}),
+    "cts_added": _field_mutation(("cts",), b"1786310819270"),
+    "cts_added_first": lambda b: _put_first(b, (), "cts", b"1786310819270"),
+    "ts_bad": lambda b: [_put(b, ("ts",), raw) for raw in (
+        b"-1", b"-0", b"1.5", b"1786310819280.0", b"1e3", b"1E3", b'"1786310819280"', b"null", b"true", b"01",
+        b"00", b"[]", b"{}", b"1" * 19, b"-" + b"9" * 18)],
+    "cts_bad": lambda b: [_put(b, ("cts",), raw) for raw in (
+        b"-1", b"-0", b"1.0", b"2.5", b"1e0", b'"5"', b"null", b"false", b"01", b"[]", b"1" * 19)],
+    # data keys: duplicates, counts, empty
+    "dup_in_data": _dup_in_data,
+    "dup_top": _dup_top,
+    **{f"data_{n}_fields": _data_sized(n) for n in (1, 2, 15, 16, 17, 63, 64, 65, 100)},
+    "data_empty": _field_mutation(("data",), b"{}"),
+    "data_not_an_object": lambda b: [_put(b, ("data",), raw) for raw in (
+        b"[]", b'[{"symbol":"SOLUSDT"}]', b"null", b'"x"', b"1", b"true")],
+    "data_removed": lambda b: _drop(b, "data"),
+    # symbol
+    "symbol_removed": lambda b: _drop(b, "data", "symbol"),
+    "symbol_mismatching": _in_data("symbol", b'"DOGEUSDT"', b'"ZZZUSDT"', b'"solusdt"', b'"SOLUSD"', b'"SOLUSDTX"',
+                                   b'"SOLUSDT "', b'" SOLUSDT"'),
+    "symbol_empty": _in_data("symbol", b'""'),
+    "symbol_not_a_string": _in_data("symbol", b"1", b"null", b"true", b"{}", b'["SOLUSDT"]'),
+    "symbol_escaped": _in_data("symbol", rb'"SOLUSD\u0054"', rb'"\u0053OLUSDT"', rb'"SOL\/USDT"'),
+    # values that are not strings
+    "value_number": lambda b: [_put(b, ("data", key), raw) for key in (_first_number_key(b), "x", "nextFundingTime")
+                               for raw in (b"1.5", b"1", b"0", b"-1")],
+    "value_null": lambda b: [_put(b, ("data", key), b"null") for key in (_first_number_key(b), "x", _last_key(b))],
+    "value_true": lambda b: [_put(b, ("data", key), raw) for key in (_first_number_key(b), "x")
+                             for raw in (b"true", b"false")],
+    "value_object": lambda b: [_put(b, ("data", key), raw) for key in (_first_number_key(b), "x")
+                               for raw in (b"{}", b'{"a":"1"}')],
+    "value_list": lambda b: [_put(b, ("data", key), raw) for key in (_first_number_key(b), "x")
+                             for raw in (b"[]", b'["1.5"]')],
+    # number texts
+    "number_empty_every_field": _ticker_numbers(b'""'),
+    **{f"number_{k}": _ticker_numbers(v) for k, v in TICKER_NUMBER_TEXTS.items()},
+    "number_empty_non_numeric_fields": lambda b: [_put(b, ("data", k), b'""') for k in (
+        "tickDirection", "price24hPcnt", "prevPrice24h", "fundingCap", "x")],
+    "number_texts_in_non_numeric_fields": lambda b: [_put(b, ("data", k), raw) for k in ("price24hPcnt", "x")
+                                                     for raw in (b'"nan"', b'"-0"', b'"1e5"', b'" 1"')],
+    # nextFundingTime
+    "next_funding_time": _in_data("nextFundingTime", b'""', b'"0123"', b'"' + b"1" * 19 + b'"',
+                                  b'"' + b"9" * 18 + b'"', b'"12a"', b"1786320000000", b'"-1"', b'" 1"',
+                                  b'"1.5"', b'"0"', b'"1786320000000 "', '"١"'.encode()),
+    # non-ASCII, invalid UTF-8, escapes
+    "non_ascii_key": lambda b: [_put(b, ("data", "é"), b'"1"'), _put(b, ("data", "bid1Pricé"), b'"1"'),
+                                _put_first(b, ("data",), "€", b'"1"'), _put(b, ("é",), b"1")],
+    "non_ascii_value": lambda b: [_put(b, ("data", k), orjson.dumps(v)) for k, v in (
+        ("tickDirection", "é"), ("x", "é"), ("bid1Price", "1é"), ("x", "€"), ("symbol", "SOLUSDTé"))],
+    "invalid_utf8": _ticker_invalid_utf8,
+    "escape_in_key": lambda b: [_put(b, ("data", "x"), b'"1"').replace(b'"x":', rb'"\u0041":', 1),
+                                _put(b, ("data", "x"), b'"1"').replace(b'"x":', rb'"a\"b":', 1),
+                                _sub(b, rb'"symbol":', rb'"\u0073ymbol":'),
+                                _put(b, ("data", "bid1Price"), b'"-5"').replace(b'"bid1Price":', rb'"bid1Pric\u0065":'),
+                                _sub(b, rb'"type":', rb'"typ\u0065":'), _sub(b, rb'"data":', rb'"d\u0061ta":'),
+                                _sub(b, rb'"ts":', rb'"t\u0073":'), _sub(b, rb'"topic":', rb'"t\u006fpic":')],
+    "escape_in_value": lambda b: [_put(b, ("data", k), raw) for k, raw in (
+        ("tickDirection", rb'"\u0041"'), ("x", rb'"a\"b"'), ("x", rb'"a\\b"'), ("x", rb'"\u0000"'),
+        ("bid1Price", rb'"\u0037"'), ("bid1Price", rb'"1\u002e5"'), ("nextFundingTime", rb'"\u0031"'))],
+    "str_lengths_at_encoding_boundaries": _only([TICKER_DELTA], _ticker_str_lengths),
+    # whitespace, trailing bytes, truncation, other encodings
+    "ws_after_colon": lambda b: [b.raw.replace(b":", b": "), _sub(b, rb'"symbol":', b'"symbol": '),
+                                 _sub(b, rb'"data":', b'"data": '), _sub(b, rb'"ts":', b'"ts":\t'),
+                                 _sub(b, rb'"cs":', b'"cs":\n'), _sub(b, rb'"type":', b'"type": '),
+                                 _sub(b, rb'"topic":', b'"topic": ')],
+    "ws_elsewhere": lambda b: [b.raw.replace(b",", b", "), b.raw.replace(b",", b" ,"), b.raw.replace(b"{", b"{ "),
+                               b.raw.replace(b"}", b" }"), _sub(b, rb'"symbol"', b' "symbol"')],
+    "leading_and_trailing_whitespace": lambda b: [b" " + b.raw, b"\n" + b.raw, b.raw + b" ", b.raw + b"\r\n\t "],
+    "trailing_garbage": lambda b: [b.raw + x for x in (b"x", b"}", b"]", b"{}", b",", b"\x00", b"0", b" x", b"\xff")],
+    "truncated_snapshot_every_11th_cut": _only([TICKER_SNAPSHOT], _truncated(11)),
+    "truncated_near_the_end": lambda b: [b.raw[:-k] for k in range(1, 30)],
+    "utf8_bom": lambda b: b"\xef\xbb\xbf" + b.raw,
+    "msgpack_encoded": lambda b: msgpack.packb(b.tree()),
+    "not_an_object": lambda b: [b"[]", b"null", b'"x"', b"1", b"[" + b.raw + b"]", b""],
+    # topics and symbols
+    "topic_prefix_alone": lambda b: [_ticker_retopic(b, "tickers."), _ticker_retopic(b, "tickers.", "")],
+    "topic_extra_part": lambda b: [_ticker_retopic(b, "tickers.SOLUSDT.x"),
+                                   _ticker_retopic(b, "tickers.SOLUSDT.x", "SOLUSDT.x")],
+    "topic_unknown_symbol": lambda b: [_ticker_retopic(b, "tickers.ZZZUSDT", "ZZZUSDT"),
+                                       _ticker_retopic(b, "tickers.ZZZUSDT")],
+    "topic_other_known_symbol": lambda b: [_ticker_retopic(b, "tickers.DOGEUSDT", "DOGEUSDT"),
+                                           _ticker_retopic(b, "tickers.DOGEUSDT")],
+    "topic_malformed": lambda b: [_ticker_retopic(b, t, t.partition(".")[2]) for t in (
+        "tickers", "ticker.SOLUSDT", "Tickers.SOLUSDT", "tickers..SOLUSDT", "tickers.solusdt", "tickers.SOL USDT",
+        "tickers.SOLUSDTÉ", "tickerss.SOLUSDT", "publicTrade.SOLUSDT", "orderbook.1.SOLUSDT", "kline.1.SOLUSDT",
+        "tickers.SOLUSDT ", "")],
+    "topic_not_a_string": lambda b: [_put(b, ("topic",), raw) for raw in (b"1", b"null", b'["tickers.SOLUSDT"]')],
+    "topic_removed": lambda b: _drop(b, "topic"),
+    "topic_escaped": lambda b: [_sub(b, rb'"topic":"tickers\.', rb'"topic":"tickers\u002e'),
+                                _sub(b, rb'"topic":"tickers\.SOLUSD', rb'"topic":"tickers.SOLUSD\u0054')],
+    "symbol_forms_in_topic_and_data": _ticker_symbols,
+    # gateway topics
+    "on_trades_and_book_gateway_topics": _on_gateway_topics(T.trades, T.orderbook_snapshot, T.orderbook_delta),
+    "on_other_gateway_topics": _on_gateway_topics(T.kline_1s, T.kline_1m, T.funding, T.executions, "market.nope",
+                                                  ""),
+}
+
+
+def test_ticker_bases_take_the_fast_path(ticker_bases: list[Base]) -> None:
+    """The clean ticker bases are built by the compiled path (else the mutations compare general with general)."""
+    dec = Decoder(["SOLUSDT"], T, fast=True)
+    recs = dec.decode_many([b.gw for b in ticker_bases], [b.raw for b in ticker_bases], NS)
+    assert [type(r.payload).__name__ for r in recs] == ["Prepacked"] * len(ticker_bases)
+
+
+@pytest.mark.parametrize("mutation", list(TICKER_MUTATIONS))
+def test_mutated_ticker_frames(ticker_bases: list[Base], trade_bases: list[Base], bases: list[Base],
+                               mutation: str) -> None:
+    """Each mutated ticker frame alone, between clean ticker, book and trade frames (three scans in one
+    batch), and all of them interleaved with clean ones."""
+    cases = [(base, gw, frame) for base in ticker_bases for gw, frame in _cases(mutation, base, TICKER_MUTATIONS)]
+    assert cases, f"{mutation} applies to none of the ticker frames"
+    assert any(frame != base.raw or gw != base.gw for base, gw, frame in cases), f"{mutation} changes nothing"
+    snap, delta, funding = ticker_bases
+    book = next(b for b in bases if b.name == SMALL[0])
+    trade = trade_bases[0]
+    clean = [snap, book, delta, trade, funding]
+    around = [delta, None, book, trade, snap]
+    for symbols, skip in MUTATION_SETTINGS:
+        pair = _Pair(symbols, skip)
+        for i, (base, gw, frame) in enumerate(cases):
+            label = f"{mutation} #{i} of {base.name} on {gw!r}"
+            pair.check([gw], [frame], NS, label)
+            pair.check([gw if c is None else c.gw for c in around], [frame if c is None else c.raw for c in around],
+                       NS + 1, f"{label}, between clean frames")
+        mixed: list[tuple[str, bytes]] = []
+        for k, (_, gw, frame) in enumerate(cases):
+            other = clean[k % len(clean)]
+            mixed += [(other.gw, other.raw), (gw, frame)]
+        pair.check([n for n, _ in mixed], [p for _, p in mixed], NS + 2, f"all {mutation} frames mixed with clean ones")
+        pair.recheck()
+
+
+# --- random edits of real tickers frames ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ticker_frames(recorded: Recorded) -> list[tuple[str, bytes]]:
+    frames = _Frames((n, p) for n, p in zip(recorded.names, recorded.payloads, strict=True)
+                     if p.startswith(b'{"topic":"tickers'))
+    assert len(frames) == 357 and {n for n, _ in frames} == {T.ticker}
+    return frames
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pick=st.integers(0, 1 << 16), edits=EDITS, one_symbol=st.booleans())
+def test_random_ticker_byte_edits(ticker_frames: list[tuple[str, bytes]], pick: int,
+                                  edits: list[tuple[str, str, int, int]], one_symbol: bool) -> None:
+    gw, frame = ticker_frames[pick % len(ticker_frames)]
+    edited = _apply(frame, edits)
+    clean_gw, clean = ticker_frames[(pick + 1) % len(ticker_frames)]
+    pair = _Pair(["SOLUSDT"] if one_symbol else ["BANDUSDT", "DOGEUSDT", "SOLUSDT", "XRPUSDT"])
+    pair.check([gw], [edited], NS, f"edits {edits} of a real ticker frame")
+    pair.check([clean_gw, gw, clean_gw], [clean, edited, clean], NS + 1, f"edits {edits}, between clean frames")
+    pair.recheck()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pick=st.integers(0, 1 << 16), edits=DIGIT_EDITS)
+def test_random_ticker_digit_edits(ticker_frames: list[tuple[str, bytes]], pick: int,
+                                   edits: list[tuple[str, str, int, int]]) -> None:
+    """Digit edits of ticker frames: the numeric fields, nextFundingTime, ts and the skipped ``cs``."""
+    gw, frame = ticker_frames[pick % len(ticker_frames)]
+    pair = _Pair(["BANDUSDT", "DOGEUSDT", "SOLUSDT", "XRPUSDT"])
+    pair.check([gw, gw], [_apply(frame, edits), frame], NS, f"digit edits {edits} of a real ticker frame")
     pair.recheck()
