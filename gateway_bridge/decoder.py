@@ -287,6 +287,8 @@ class Decoder:
         self._bad: Counter[str] = Counter()
         #: BAD_FRAME records made so far (a caller compares it before and after a batch).
         self.bad_frames = 0
+        #: Batches a compiled scanner failed on (a bug: they went the general way instead).
+        self.fast_path_errors = 0
         self._skipped: Counter[str] = Counter()
         self._frames = 0
         self._ratelog = RateLog(log, log_interval_s)
@@ -303,6 +305,7 @@ class Decoder:
             "bad_total": sum(self._bad.values()),
             "skipped": dict(self._skipped),
             "skipped_total": sum(self._skipped.values()),
+            "fast_path_errors": self.fast_path_errors,
         }
 
     @staticmethod
@@ -338,7 +341,7 @@ class Decoder:
             f = family.get(name)
             if f is not None:
                 picked[f].append(payload)
-        scans = [scan(frames) if frames else None for (scan, _), frames in zip(self._fast_paths, picked, strict=True)]
+        scans = [self._run_scan(scan, frames) for (scan, _), frames in zip(self._fast_paths, picked, strict=True)]
         rows = [iter(() if scan is None else scan.rows) for scan in scans]
         builders = [build for _, build in self._fast_paths]
         out: list[Record] = []
@@ -346,7 +349,7 @@ class Decoder:
         taken = [0, 0, 0, 0]  # deltas, snapshots, trades, tickers taken by the fast paths (counted once per batch)
         for name, payload in zip(names, payloads, strict=True):
             f = family.get(name)
-            rec = None if f is None else builders[f](next(rows[f]), scans[f], recv_ns, taken)
+            rec = None if f is None or scans[f] is None else builders[f](next(rows[f]), scans[f], recv_ns, taken)
             if rec is None:
                 out += decode(name, payload, recv_ns)
             else:
@@ -447,6 +450,18 @@ class Decoder:
         payload.key = (route.symbol, ts, cts)
         taken[2] += 1
         return _new_record(Record, (0, recv_ns, _TRADES, route.symbol, ts, cts, payload))
+
+    def _run_scan(self, scan: Callable[[list[bytes]], Any], frames: list[bytes]) -> Any:
+        """Return ``scan(frames)``, or None (no frames, or a bug in the scanner: then the general path)."""
+        if not frames:
+            return None
+        try:
+            return scan(frames)
+        except Exception as e:  # a bug, not bad input: decode the batch the general way, count it, shout
+            self.fast_path_errors += 1
+            self._ratelog.warning("fast_path_error", "fast path failed, %d frames decoded by the general path: %r",
+                                  len(frames), e)
+            return None
 
     def _fast_ticker(self, row: list[int], scan: fasttickers.Scan, recv_ns: int, taken: list[int]) -> Record | None:
         """Return the TICKER record of a frame `fasttickers` checked whole (counted in `taken`), or None."""

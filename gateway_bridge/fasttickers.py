@@ -300,7 +300,8 @@ def scan_tickers(buf: np.ndarray, starts: np.ndarray, rows: np.ndarray, table: N
         row = rows[i]
         frame = buf[starts[i]:starts[i + 1]]
         status = _frame(frame, row, spans, table)
-        if status == OK and at + _BODY_OVERHEAD + len(frame) > len(out):
+        # A member costs at most 10 body bytes of headers against 6 of JSON quotes and separators.
+        if status == OK and at + _BODY_OVERHEAD + len(frame) + 4 * row[BODY1] > len(out):
             status = SLOW
         if status == OK:
             row[BODY0] = at
@@ -323,6 +324,6 @@ def scan(payloads: Sequence[bytes], table: Numbers) -> Scan:
     """Run `scan_tickers` over `payloads` (one call for the whole batch)."""
     buf, u8, starts = frames_buffer(payloads)
     rows = np.empty((len(payloads), len(FIELDS)), dtype=np.int64)
-    out = np.empty(len(buf) + len(payloads) * (_BODY_OVERHEAD + 64), dtype=np.uint8)
+    out = np.empty(len(buf) + len(payloads) * (_BODY_OVERHEAD + 4 * MAX_FIELDS), dtype=np.uint8)
     scan_tickers(u8, starts, rows, table, out)
     return Scan(buf, rows[:, :PUBLIC].tolist(), memoryview(out))

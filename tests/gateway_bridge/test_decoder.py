@@ -25,6 +25,7 @@ from gateway_bridge.numbers import (
     parse_positive_column,
 )
 from gateway_bridge.ratelog import RateLog
+from journal import codec
 
 T = TopicsConfig()
 NS = 1_786_310_819_123_456_789
@@ -457,3 +458,20 @@ def test_bad_rest_answers_are_bad_frames(body: bytes) -> None:
     rec = dec().decode_rest_orderbook(body, NS, 50, "SOLUSDT")
     assert rec.kind == Kind.BAD_FRAME and rec.payload["reason"] == "bad_rest_snapshot"
     assert rec.payload["topic"] == "orderbook.50.SOLUSDT" and rec.payload["raw_len"] == len(body)
+
+
+def test_a_failing_fast_scanner_costs_no_frame_the_batch_goes_the_general_way() -> None:
+    """A bug in a compiled scanner must not raise out of decode_many nor lose a frame: counted, logged."""
+    frame = orjson.dumps({"topic": "orderbook.50.SOLUSDT", "type": "snapshot", "ts": 5, "data": {
+        "s": "SOLUSDT", "b": [["77.1", "2"]], "a": [["77.2", "3"]], "u": 1, "seq": 9}})
+    dec = Decoder(["SOLUSDT"], TopicsConfig())
+
+    def broken(payloads: list[bytes]) -> None:
+        raise ValueError("scanner bug")
+
+    dec._fast_paths = ((broken, dec._fast_book), *dec._fast_paths[1:])
+    name = TopicsConfig().orderbook_snapshot
+    recs = dec.decode_many([name, name], [frame, frame], 7)
+    want = Decoder(["SOLUSDT"], TopicsConfig(), fast=False).decode(name, frame, 7)
+    assert [codec.encode(r) for r in recs] == [codec.encode(r) for r in want] * 2
+    assert dec.counters["fast_path_errors"] == 1

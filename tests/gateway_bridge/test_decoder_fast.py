@@ -193,7 +193,11 @@ class _Pair:
         """Decode one batch both ways; assert equal records and equal counters afterwards."""
         names, payloads = list(names), list(payloads)
         want = [r for n, p in zip(names, payloads, strict=True) for r in self.general.decode(n, p, recv_ns)]
-        got = self.fast.decode_many(names, payloads, recv_ns)
+        try:
+            got = self.fast.decode_many(names, payloads, recv_ns)
+        except Exception as e:  # decode_many never raises: reported with the frame that makes it
+            raise AssertionError(f"decode_many raised {e!r} on {label} [{self.settings}]\n"
+                                 f"{self._culprit(names, payloads, recv_ns)}") from e
         _same(got, want, lambda: f"{label} [{self.settings}]\n{self._culprit(names, payloads, recv_ns)}")
         assert self.fast.counters == self.general.counters, (
             f"counters differ after {label} [{self.settings}]\n  fast:    {self.fast.counters}\n"
@@ -1333,6 +1337,18 @@ def _ticker_str_lengths(base: Base) -> list[bytes]:
     return out
 
 
+def _str32_members(base: Base) -> list[bytes]:
+    """The data object grown to 63 and 64 fields (`MAX_FIELDS`) by members whose key and value both take
+    msgpack's str32 form (65536 bytes each): 10 header bytes in the body for 6 bytes of JSON punctuation."""
+    out = []
+    for total in (63, 64):
+        tree = base.tree()
+        tree["data"].update({f"{k:02d}" + "k" * 65534: "7" * 65536 for k in range(total - len(tree["data"]))})
+        assert len(tree["data"]) == total
+        out.append(orjson.dumps(tree))
+    return out
+
+
 def _ticker_retopic(base: Base, topic: Any, symbol: Any = None) -> bytes:
     """The frame with its topic set to `topic` (and, if given, data.symbol to `symbol`)."""
     tree = base.tree()
@@ -1411,6 +1427,8 @@ TICKER_MUTATIONS: dict[str, Mutation] = {
     "keys_data_before_topic": lambda b: _edit_tree(b, lambda t: {"data": t["data"], **t}),
     "keys_data_before_topic_after_type": lambda b: _edit_tree(
         b, lambda t: {"type": t["type"], "data": t["data"], "topic": t["topic"], "ts": t["ts"], "cs": t["cs"]}),
+    "keys_data_before_topic_symbol_empty": lambda b: _edit_tree(  # the topic's symbol is not known yet
+        b, lambda t: {"data": {**t["data"], "symbol": ""}, **{k: v for k, v in t.items() if k != "data"}}),
     "keys_ts_cs_first": lambda b: _edit_tree(b, lambda t: {"ts": t["ts"], "cs": t["cs"], **t}),
     "keys_type_last": lambda b: _edit_tree(b, lambda t: {**{k: v for k, v in t.items() if k != "type"},
                                                          "type": t["type"]}),
@@ -1493,6 +1511,7 @@ TICKER_MUTATIONS: dict[str, Mutation] = {
         ("tickDirection", rb'"\u0041"'), ("x", rb'"a\"b"'), ("x", rb'"a\\b"'), ("x", rb'"\u0000"'),
         ("bid1Price", rb'"\u0037"'), ("bid1Price", rb'"1\u002e5"'), ("nextFundingTime", rb'"\u0031"'))],
     "str_lengths_at_encoding_boundaries": _only([TICKER_DELTA], _ticker_str_lengths),
+    "str32_keys_and_values_in_63_and_64_fields": _only([TICKER_DELTA], _str32_members),
     # whitespace, trailing bytes, truncation, other encodings
     "ws_after_colon": lambda b: [b.raw.replace(b":", b": "), _sub(b, rb'"symbol":', b'"symbol": '),
                                  _sub(b, rb'"data":', b'"data": '), _sub(b, rb'"ts":', b'"ts":\t'),
