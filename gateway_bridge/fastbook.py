@@ -29,12 +29,19 @@ from gateway_bridge.jsonscan import (
     DOT,
     END,
     LBRACE,
+    TOP_CTS,
+    TOP_DATA,
+    TOP_OTHER,
+    TOP_TOPIC,
+    TOP_TS,
+    TOP_TYPE,
     digits,
     equals,
     frames_buffer,
     member_end,
     member_key,
     string_end,
+    top_key,
     uint,
 )
 from gateway_bridge.numbers import _scan_side
@@ -51,7 +58,8 @@ PUBLIC = DEPTH
 OK, SLOW = 0, 1
 
 # Key ids: top level, then data.
-K_TOPIC, K_TYPE, K_TS, K_DATA, K_CTS, K_S, K_B, K_A, K_U, K_SEQ = range(10)
+K_TOPIC, K_TYPE, K_TS, K_CTS, K_DATA = TOP_TOPIC, TOP_TYPE, TOP_TS, TOP_CTS, TOP_DATA
+K_S, K_B, K_A, K_U, K_SEQ = range(TOP_OTHER + 1, TOP_OTHER + 6)
 _ORDERBOOK = np.frombuffer(b"orderbook.", dtype=np.uint8)
 _SNAPSHOT = np.frombuffer(b"snapshot", dtype=np.uint8)
 _DELTA = np.frombuffer(b"delta", dtype=np.uint8)
@@ -72,18 +80,8 @@ def _key(buf: np.ndarray, start: int, end: int, data: bool) -> int:
         if n == 3 and c == 115 and buf[start + 1] == 101 and buf[start + 2] == 113:
             return K_SEQ
         return -1
-    if n == 2 and c == 116 and buf[start + 1] == 115:
-        return K_TS
-    if n == 3 and c == 99 and buf[start + 1] == 116 and buf[start + 2] == 115:
-        return K_CTS
-    if n == 4 and c == 116 and buf[start + 1] == 121 and buf[start + 2] == 112 and buf[start + 3] == 101:
-        return K_TYPE
-    if n == 4 and c == 100 and buf[start + 1] == 97 and buf[start + 2] == 116 and buf[start + 3] == 97:
-        return K_DATA
-    if (n == 5 and c == 116 and buf[start + 1] == 111 and buf[start + 2] == 112 and buf[start + 3] == 105
-            and buf[start + 4] == 99):
-        return K_TOPIC
-    return -1
+    k = top_key(buf, start, end)
+    return -1 if k == TOP_OTHER else k
 
 
 @kernel

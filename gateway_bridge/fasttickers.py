@@ -23,6 +23,12 @@ from gateway_bridge.jsonscan import (
     END,
     LBRACE,
     NINE,
+    TOP_CTS,
+    TOP_DATA,
+    TOP_OTHER,
+    TOP_TOPIC,
+    TOP_TS,
+    TOP_TYPE,
     ZERO,
     ascii_string_end,
     equals,
@@ -30,6 +36,7 @@ from gateway_bridge.jsonscan import (
     member_end,
     member_key,
     skip_scalar,
+    top_key,
     uint,
 )
 from journal.packed import UINT_MAX_BYTES, put_str, put_uint
@@ -43,7 +50,7 @@ OK, SLOW = 0, 1
 #: Most fields a ticker may have and still take this path (a snapshot has ~27).
 MAX_FIELDS = 64
 
-K_TOPIC, K_TYPE, K_TS, K_CTS, K_DATA, K_OTHER = range(6)
+K_TOPIC, K_TYPE, K_TS, K_CTS, K_DATA, K_OTHER = TOP_TOPIC, TOP_TYPE, TOP_TS, TOP_CTS, TOP_DATA, TOP_OTHER
 _PREFIX = np.frombuffer(b"tickers.", dtype=np.uint8)
 _SNAPSHOT = np.frombuffer(b"snapshot", dtype=np.uint8)
 _DELTA = np.frombuffer(b"delta", dtype=np.uint8)
@@ -71,25 +78,6 @@ def numbers_table(numbers: dict[str, tuple[bool, bool]]) -> Numbers:
     return Numbers(np.frombuffer(b"".join(names), dtype=np.uint8).copy(), starts,
                    np.array([s for s, _ in numbers.values()], dtype=np.bool_),
                    np.array([z for _, z in numbers.values()], dtype=np.bool_))
-
-
-@inline_kernel
-def _key(buf: np.ndarray, start: int, end: int) -> int:
-    """Return the id of a top-level key; K_OTHER for any other."""
-    n = end - start
-    c = buf[start] if n > 0 else 0
-    if n == 2 and c == 116 and buf[start + 1] == 115:
-        return K_TS
-    if n == 3 and c == 99 and buf[start + 1] == 116 and buf[start + 2] == 115:
-        return K_CTS
-    if n == 4 and c == 116 and buf[start + 1] == 121 and buf[start + 2] == 112 and buf[start + 3] == 101:
-        return K_TYPE
-    if n == 4 and c == 100 and buf[start + 1] == 97 and buf[start + 2] == 116 and buf[start + 3] == 97:
-        return K_DATA
-    if (n == 5 and c == 116 and buf[start + 1] == 111 and buf[start + 2] == 112 and buf[start + 3] == 105
-            and buf[start + 4] == 99):
-        return K_TOPIC
-    return K_OTHER
 
 
 @inline_kernel
@@ -219,7 +207,7 @@ def _frame(buf: np.ndarray, row: np.ndarray, spans: np.ndarray, table: Numbers) 
         close = member_key(buf, pos, True)
         if close < 0:
             return SLOW
-        k = _key(buf, pos + 1, close)
+        k = top_key(buf, pos + 1, close)
         if k != K_OTHER:
             if seen & (1 << k):
                 return SLOW

@@ -23,12 +23,19 @@ from gateway_bridge.jsonscan import (
     LBRACE,
     LBRACKET,
     RBRACKET,
+    TOP_CTS,
+    TOP_DATA,
+    TOP_OTHER,
+    TOP_TOPIC,
+    TOP_TS,
+    TOP_TYPE,
     ascii_string_end,
     equals,
     frames_buffer,
     member_end,
     member_key,
     skip_scalar,
+    top_key,
     uint,
 )
 from gateway_bridge.numbers import _scan_decimal
@@ -49,7 +56,8 @@ FIELDS = ("status", "ts", "cts", "topic_start", "topic_end", "row", "n", "ids_st
 OK, SLOW = 0, 1
 
 # Top-level keys, then trade keys.
-K_TOPIC, K_TS, K_CTS, K_DATA, K_T, K_SYM, K_SIDE, K_V, K_P, K_ID, K_BT, K_OTHER = range(12)
+K_TOPIC, K_TS, K_CTS, K_DATA = TOP_TOPIC, TOP_TS, TOP_CTS, TOP_DATA
+K_T, K_SYM, K_SIDE, K_V, K_P, K_ID, K_BT, K_OTHER = range(TOP_OTHER + 1, TOP_OTHER + 9)
 _PREFIX = np.frombuffer(b"publicTrade.", dtype=np.uint8)
 _BUY = np.frombuffer(b"Buy", dtype=np.uint8)
 _SELL = np.frombuffer(b"Sell", dtype=np.uint8)
@@ -75,16 +83,8 @@ def _key(buf: np.ndarray, start: int, end: int, trade: bool) -> int:
             return (K_T if c == 84 else K_SYM if c == 115 else K_SIDE if c == 83 else K_V if c == 118
                     else K_P if c == 112 else K_ID if c == 105 else K_OTHER)
         return K_BT if n == 2 and c == 66 and buf[start + 1] == 84 else K_OTHER
-    if n == 2 and c == 116 and buf[start + 1] == 115:
-        return K_TS
-    if n == 3 and c == 99 and buf[start + 1] == 116 and buf[start + 2] == 115:
-        return K_CTS
-    if n == 4 and c == 100 and buf[start + 1] == 97 and buf[start + 2] == 116 and buf[start + 3] == 97:
-        return K_DATA
-    if (n == 5 and c == 116 and buf[start + 1] == 111 and buf[start + 2] == 112 and buf[start + 3] == 105
-            and buf[start + 4] == 99):
-        return K_TOPIC
-    return K_OTHER
+    k = top_key(buf, start, end)
+    return K_OTHER if k == TOP_OTHER or k == TOP_TYPE else k  # "type" is not read for trades
 
 
 @inline_kernel

@@ -14,6 +14,8 @@ import numpy as np
 
 from engine.jit import inline_kernel
 
+#: What `top_key` returns for a Bybit frame's top-level keys (TOP_OTHER: any other key).
+TOP_TOPIC, TOP_TYPE, TOP_TS, TOP_CTS, TOP_DATA, TOP_OTHER = range(6)
 #: What `member_end` returns at the closing brace of an object.
 END = -2
 QUOTE, COLON, COMMA, LBRACE, RBRACE, LBRACKET, RBRACKET, BACKSLASH, DOT, ZERO, NINE = (
@@ -170,3 +172,22 @@ def frames_buffer(payloads: Sequence[bytes]) -> tuple[bytes, np.ndarray, np.ndar
     starts = np.zeros(len(payloads) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, payloads), np.int64, len(payloads)), out=starts[1:])
     return buf, np.frombuffer(buf, dtype=np.uint8), starts
+
+
+@inline_kernel
+def top_key(buf: np.ndarray, start: int, end: int) -> int:
+    """Return which of a frame's top-level keys ``buf[start:end]`` is: topic, type, ts, cts, data or other."""
+    n = end - start
+    c = buf[start] if n > 0 else 0
+    if n == 2 and c == 116 and buf[start + 1] == 115:
+        return TOP_TS
+    if n == 3 and c == 99 and buf[start + 1] == 116 and buf[start + 2] == 115:
+        return TOP_CTS
+    if n == 4 and c == 116 and buf[start + 1] == 121 and buf[start + 2] == 112 and buf[start + 3] == 101:
+        return TOP_TYPE
+    if n == 4 and c == 100 and buf[start + 1] == 97 and buf[start + 2] == 116 and buf[start + 3] == 97:
+        return TOP_DATA
+    if (n == 5 and c == 116 and buf[start + 1] == 111 and buf[start + 2] == 112 and buf[start + 3] == 105
+            and buf[start + 4] == 99):
+        return TOP_TOPIC
+    return TOP_OTHER
