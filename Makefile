@@ -12,6 +12,7 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -c "from gateway_bridge.decoder import Decoder; Decoder.warm_up()"  # compile the decoder's kernels once (~15 s cold)
 	touch $(STAMP)
 
 demo: $(STAMP)

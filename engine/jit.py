@@ -18,8 +18,3 @@ def kernel(fn: F) -> F:
     """Compile `fn` with numba in nopython mode, cached on disk across processes."""
     return numba.njit(cache=True, nogil=True)(fn)  # type: ignore[return-value]
 
-
-def inline_kernel(fn: F) -> F:
-    """`kernel`, inlined into compiled callers: a small helper called per byte or per number, where
-    a compiled call (arguments unpacked, array refcounts touched) would cost more than its body."""
-    return numba.njit(cache=True, nogil=True, inline="always")(fn)  # type: ignore[return-value]

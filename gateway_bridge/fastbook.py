@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.jit import inline_kernel, kernel
+from engine.jit import kernel
 from gateway_bridge.jsonscan import (
     DOT,
     END,
@@ -69,7 +69,7 @@ _SEQ_KEY = np.frombuffer(b"\xa3seq", dtype=np.uint8)
 _BODY_OVERHEAD = 64 + 6 * UINT_MAX_BYTES + 2 * (5 + LEVELS_HEAD)
 
 
-@inline_kernel
+@kernel
 def _key(buf: np.ndarray, start: int, end: int, data: bool) -> int:
     """Return the id of the key ``buf[start:end]`` (top level or inside data), or -1."""
     n = end - start
@@ -162,7 +162,7 @@ def _frame(buf: np.ndarray, row: np.ndarray, levels: np.ndarray, first: int) -> 
     return OK if _topic_symbol(buf, row) else SLOW
 
 
-@inline_kernel
+@kernel
 def _top_value(buf: np.ndarray, pos: int, k: int, row: np.ndarray, levels: np.ndarray, first: int) -> int:
     """Parse the value of top-level key `k` at `pos` into `row` / `levels`; return the next pos or -1."""
     if k == K_DATA:
@@ -184,7 +184,7 @@ def _top_value(buf: np.ndarray, pos: int, k: int, row: np.ndarray, levels: np.nd
     return close + 1
 
 
-@inline_kernel
+@kernel
 def _topic_symbol(buf: np.ndarray, row: np.ndarray) -> bool:
     """Check the topic is ``orderbook.<depth>.<data.s>`` and keep its depth."""
     t0, t1 = row[TOPIC0], row[TOPIC1]

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.jit import inline_kernel, kernel
+from engine.jit import kernel
 from gateway_bridge.jsonscan import (
     DOT,
     END,
@@ -80,7 +80,7 @@ def numbers_table(numbers: dict[str, tuple[bool, bool]]) -> Numbers:
                    np.array([z for _, z in numbers.values()], dtype=np.bool_))
 
 
-@inline_kernel
+@kernel
 def _decimal_chars(buf: np.ndarray, start: int, end: int) -> int:
     """Return -1 if ``buf[start:end]`` holds anything but digits and dots, 1 if a digit is not 0, else 0."""
     out = 0
@@ -93,7 +93,7 @@ def _decimal_chars(buf: np.ndarray, start: int, end: int) -> int:
     return out
 
 
-@inline_kernel
+@kernel
 def plain_decimal(buf: np.ndarray, start: int, end: int, signed: bool, nonzero: bool) -> bool:
     """Return True if ``buf[start:end]`` is a plain decimal: the decoder's `_PLAIN_DECIMAL` regex, compiled."""
     p = start
@@ -122,7 +122,7 @@ def plain_decimal(buf: np.ndarray, start: int, end: int, signed: bool, nonzero: 
     return True
 
 
-@inline_kernel
+@kernel
 def _number_index(buf: np.ndarray, start: int, end: int, table: Numbers) -> int:
     """Return the index of the key ``buf[start:end]`` in the numeric-field table, or -1."""
     for i in range(len(table.starts) - 1):
@@ -131,7 +131,7 @@ def _number_index(buf: np.ndarray, start: int, end: int, table: Numbers) -> int:
     return -1
 
 
-@inline_kernel
+@kernel
 def _field(buf: np.ndarray, k0: int, k1: int, v0: int, v1: int, row: np.ndarray, table: Numbers) -> bool:
     """Check one ``data`` member (key and value spans, no quotes) as `Decoder._ticker` would."""
     if equals(buf, k0, k1, _SYMBOL):
@@ -144,7 +144,7 @@ def _field(buf: np.ndarray, k0: int, k1: int, v0: int, v1: int, row: np.ndarray,
     return i < 0 or plain_decimal(buf, v0, v1, table.signed[i], table.nonzero[i])
 
 
-@inline_kernel
+@kernel
 def _all_digits(buf: np.ndarray, start: int, end: int) -> bool:
     """Return True for 1..18 digits (leading zeros allowed, as the decoder's ``[0-9]{1,18}``)."""
     if end - start < 1 or end - start > 18:
@@ -223,7 +223,7 @@ def _frame(buf: np.ndarray, row: np.ndarray, spans: np.ndarray, table: Numbers) 
     return OK if seen & need == need and pos + 1 == end else SLOW
 
 
-@inline_kernel
+@kernel
 def _value(buf: np.ndarray, pos: int, k: int, row: np.ndarray, spans: np.ndarray, table: Numbers) -> int:
     """Parse the value of top-level key `k` at `pos`; return the next pos or -1."""
     if k == K_DATA:

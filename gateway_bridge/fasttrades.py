@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.jit import inline_kernel, kernel
+from engine.jit import kernel
 from gateway_bridge.jsonscan import (
     COMMA,
     END,
@@ -73,7 +73,7 @@ _FRAME_OVERHEAD = 64 + 2 * UINT_MAX_BYTES + 4 * (5 + VECTOR_HEAD) + 2 * 5
 _TRADE_BYTES = 25 + 1 + 5
 
 
-@inline_kernel
+@kernel
 def _key(buf: np.ndarray, start: int, end: int, trade: bool) -> int:
     """Return the id of a key (top level or inside a trade); K_OTHER for any other key."""
     n = end - start
@@ -87,7 +87,7 @@ def _key(buf: np.ndarray, start: int, end: int, trade: bool) -> int:
     return K_OTHER if k == TOP_OTHER or k == TOP_TYPE else k  # "type" is not read for trades
 
 
-@inline_kernel
+@kernel
 def _mark(seen: int, k: int) -> int:
     """Return the seen-keys mask with key `k` added, or -1 if it was seen before (other keys: not tracked)."""
     if k == K_OTHER:
@@ -95,7 +95,7 @@ def _mark(seen: int, k: int) -> int:
     return -1 if seen & (1 << k) else seen | (1 << k)
 
 
-@inline_kernel
+@kernel
 def _bool(buf: np.ndarray, pos: int, out: np.ndarray, r: int) -> int:
     """Parse ``true`` / ``false`` at `pos` into ``out[r]`` (1 / 0); return the next pos or -1."""
     if equals(buf, pos, min(pos + 4, len(buf)), _TRUE):
@@ -148,7 +148,7 @@ def _trade(buf: np.ndarray, pos: int, row: np.ndarray, cols: tuple, r: int, ids:
     return (pos + 1 if seen & need == need else -1), at
 
 
-@inline_kernel
+@kernel
 def _text(buf: np.ndarray, pos: int, k: int, row: np.ndarray, side: np.ndarray, r: int, ids: np.ndarray,
           at: int) -> tuple[int, int]:
     """Parse a trade's ``s`` (must be the topic's symbol), ``S`` (Buy / Sell) or ``i`` (copied to `ids`)."""
@@ -236,7 +236,7 @@ def _frame(buf: np.ndarray, row: np.ndarray, cols: tuple, ids: np.ndarray) -> in
     return OK if seen & need == need and pos + 1 == end else SLOW
 
 
-@inline_kernel
+@kernel
 def _topic(buf: np.ndarray, pos: int, row: np.ndarray) -> int:
     """Parse ``"publicTrade.<symbol>"`` at `pos`: keep the topic and symbol spans; next pos or -1."""
     close = ascii_string_end(buf, pos)

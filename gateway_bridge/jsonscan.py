@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.jit import inline_kernel
+from engine.jit import kernel
 
 #: What `top_key` returns for a Bybit frame's top-level keys (TOP_OTHER: any other key).
 TOP_TOPIC, TOP_TYPE, TOP_TS, TOP_CTS, TOP_DATA, TOP_OTHER = range(6)
@@ -22,7 +22,7 @@ QUOTE, COLON, COMMA, LBRACE, RBRACE, LBRACKET, RBRACKET, BACKSLASH, DOT, ZERO, N
     ord(c) for c in '":,{}[]\\.09')
 
 
-@inline_kernel
+@kernel
 def string_end(buf: np.ndarray, pos: int) -> int:
     """Return the index of the closing quote of a string opened at `pos`, or -1 (escape, control)."""
     end = len(buf)
@@ -39,7 +39,7 @@ def string_end(buf: np.ndarray, pos: int) -> int:
     return -1
 
 
-@inline_kernel
+@kernel
 def equals(buf: np.ndarray, start: int, end: int, word: np.ndarray) -> bool:
     """Return True if ``buf[start:end]`` is `word`."""
     if end - start != len(word):
@@ -50,7 +50,7 @@ def equals(buf: np.ndarray, start: int, end: int, word: np.ndarray) -> bool:
     return True
 
 
-@inline_kernel
+@kernel
 def digits(buf: np.ndarray, pos: int, end: int, row: np.ndarray, col: int) -> int:
     """Parse 1..18 digits without a leading zero at `pos` into ``row[col]``; return the next pos or -1."""
     start = pos
@@ -65,7 +65,7 @@ def digits(buf: np.ndarray, pos: int, end: int, row: np.ndarray, col: int) -> in
     return pos
 
 
-@inline_kernel
+@kernel
 def uint(buf: np.ndarray, pos: int, row: np.ndarray, col: int) -> int:
     """Parse a JSON non-negative int below 10**18 into ``row[col]``; return the next pos or -1."""
     pos = digits(buf, pos, len(buf), row, col)
@@ -75,7 +75,7 @@ def uint(buf: np.ndarray, pos: int, row: np.ndarray, col: int) -> int:
     return -1 if c == DOT or c == 101 or c == 69 else pos  # 1.0 or 1e5 is not an int
 
 
-@inline_kernel
+@kernel
 def ascii_string_end(buf: np.ndarray, pos: int) -> int:
     """`string_end` for a string of ASCII characters only (no UTF-8 left to validate); -1 otherwise."""
     close = string_end(buf, pos)
@@ -87,7 +87,7 @@ def ascii_string_end(buf: np.ndarray, pos: int) -> int:
     return close
 
 
-@inline_kernel
+@kernel
 def _run_of_digits(buf: np.ndarray, pos: int) -> int:
     """Return the end of the run of digits at `pos` (`pos` itself if there is none)."""
     while pos < len(buf) and ZERO <= buf[pos] <= NINE:
@@ -95,7 +95,7 @@ def _run_of_digits(buf: np.ndarray, pos: int) -> int:
     return pos
 
 
-@inline_kernel
+@kernel
 def skip_number(buf: np.ndarray, pos: int) -> int:
     """Skip a JSON number ``-?(0|[1-9][0-9]{0,17})(\\.[0-9]+)?`` at `pos`; next pos or -1. Exponents and
     longer integer parts are refused: orjson rejects what overflows a double, and so must the caller."""
@@ -116,7 +116,7 @@ def skip_number(buf: np.ndarray, pos: int) -> int:
     return pos
 
 
-@inline_kernel
+@kernel
 def _word(buf: np.ndarray, pos: int, word: np.ndarray) -> int:
     """Return the pos after `word` at `pos`, or -1."""
     n = len(word)
@@ -128,7 +128,7 @@ _FALSE = np.frombuffer(b"false", dtype=np.uint8)
 _NULL = np.frombuffer(b"null", dtype=np.uint8)
 
 
-@inline_kernel
+@kernel
 def skip_scalar(buf: np.ndarray, pos: int) -> int:
     """Skip an ASCII string, a number, true, false or null at `pos`; return the next pos or -1 (objects,
     arrays, anything orjson might refuse)."""
@@ -147,7 +147,7 @@ def skip_scalar(buf: np.ndarray, pos: int) -> int:
     return skip_number(buf, pos)
 
 
-@inline_kernel
+@kernel
 def member_key(buf: np.ndarray, pos: int, ascii_only: bool) -> int:
     """Return the closing quote of the object member's key at `pos` when a colon follows it, else -1."""
     close = ascii_string_end(buf, pos) if ascii_only else string_end(buf, pos)
@@ -156,7 +156,7 @@ def member_key(buf: np.ndarray, pos: int, ascii_only: bool) -> int:
     return close
 
 
-@inline_kernel
+@kernel
 def member_end(buf: np.ndarray, pos: int) -> int:
     """After a member's value (at `pos`, -1 if it failed): the next member's pos, `END` at ``}``, or -1."""
     if pos < 0 or pos >= len(buf):
@@ -174,7 +174,7 @@ def frames_buffer(payloads: Sequence[bytes]) -> tuple[bytes, np.ndarray, np.ndar
     return buf, np.frombuffer(buf, dtype=np.uint8), starts
 
 
-@inline_kernel
+@kernel
 def top_key(buf: np.ndarray, start: int, end: int) -> int:
     """Return which of a frame's top-level keys ``buf[start:end]`` is: topic, type, ts, cts, data or other."""
     n = end - start

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import orjson
 
-from engine.jit import inline_kernel, kernel
+from engine.jit import kernel
 
 #: Most significant digits a decimal may have and still round-trip through float64 exactly.
 MAX_SIGNIFICANT = 15
@@ -136,7 +136,7 @@ def _side_slow(levels: object, snapshot: bool) -> np.ndarray:
 
 # --- the compiled scanner ---------------------------------------------------------------------
 
-@inline_kernel
+@kernel
 def _scan_decimal(buf: bytes | np.ndarray, pos: int, out: np.ndarray, row: int, col: int, nonzero: bool) -> int:
     """Parse ``"<decimal>"`` at `pos` into ``out[row, col]``; return the next pos, or -1 to go slow."""
     n = len(buf)
@@ -172,7 +172,7 @@ def _scan_decimal(buf: bytes | np.ndarray, pos: int, out: np.ndarray, row: int, 
     return pos + 1
 
 
-@inline_kernel
+@kernel
 def _scan_side(buf: bytes | np.ndarray, pos: int, out: np.ndarray, row: int, snapshot: bool) -> tuple[int, int]:
     """Parse one side ``[["p","s"],…]`` at `pos` into `out` from `row`; return (next pos, next row), pos -1 to go slow."""
     n = len(buf)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.jit import inline_kernel, kernel
+from engine.jit import kernel
 
 #: Bytes of an (n, 2) float64 array's ext data before its values: ndim, len(dtype), "<f8", shape.
 LEVELS_HEAD = 2 + 3 + 16
@@ -36,7 +36,7 @@ class Prepacked(dict):
     key: tuple[str, int, int]
 
 
-@inline_kernel
+@kernel
 def put_be(buf: np.ndarray, pos: int, value: int, nbytes: int) -> int:
     """Write `value` big-endian in `nbytes` bytes at `pos`; return the next pos."""
     for k in range(nbytes):
@@ -44,7 +44,7 @@ def put_be(buf: np.ndarray, pos: int, value: int, nbytes: int) -> int:
     return pos + nbytes
 
 
-@inline_kernel
+@kernel
 def put_uint(buf: np.ndarray, pos: int, value: int) -> int:
     """Write a non-negative int (< 2**63) in msgpack's smallest form; return the next pos."""
     if value < 0x80:
@@ -63,7 +63,7 @@ def put_uint(buf: np.ndarray, pos: int, value: int) -> int:
     return put_be(buf, pos + 1, value, 8)
 
 
-@inline_kernel
+@kernel
 def put_str(buf: np.ndarray, pos: int, src: np.ndarray, start: int, end: int) -> int:
     """Write the UTF-8 bytes ``src[start:end]`` as a msgpack str; return the next pos."""
     n = end - start
@@ -83,7 +83,7 @@ def put_str(buf: np.ndarray, pos: int, src: np.ndarray, start: int, end: int) ->
     return pos + n
 
 
-@inline_kernel
+@kernel
 def put_ext_head(buf: np.ndarray, pos: int, code: int, n: int) -> int:
     """Write the header of a msgpack ext of `n` data bytes; return the next pos."""
     if n == 1 or n == 2 or n == 4 or n == 8 or n == 16:

@@ -17,6 +17,15 @@ XRP_OB500 = "2024-12-01_XRPUSDT_ob500.data"
 INSTRUMENTS = "bybit_v5_rest_instruments_info_linear_20260809T2126Z.json"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_decoder() -> None:
+    """Compile the decoder's kernels into numba's on-disk cache before any test starts a shard: a cold
+    compile (~15 s) inside a subprocess would otherwise run into the tests' start-up timeouts."""
+    from gateway_bridge.decoder import Decoder
+
+    Decoder.warm_up()
+
+
 @pytest.fixture(scope="session")
 def shared_bybit() -> Path:
     """Return ../shared/data/bybit; skip when absent locally, fail when absent under CI=true."""
