@@ -335,10 +335,9 @@ class Decoder:
         """
         if not self.fast:
             return [r for n, p in zip(names, payloads, strict=True) for r in self.decode(n, p, recv_ns)]
-        family = self._fast_family
+        families = [self._fast_family.get(name) for name in names]  # which compiled path, once per frame
         picked: list[list[bytes]] = [[] for _ in self._fast_paths]
-        for name, payload in zip(names, payloads, strict=True):
-            f = family.get(name)
+        for f, payload in zip(families, payloads, strict=True):
             if f is not None:
                 picked[f].append(payload)
         scans = [self._run_scan(scan, frames) for (scan, _), frames in zip(self._fast_paths, picked, strict=True)]
@@ -347,8 +346,7 @@ class Decoder:
         out: list[Record] = []
         decode = self.decode
         taken = [0, 0, 0, 0]  # deltas, snapshots, trades, tickers taken by the fast paths (counted once per batch)
-        for name, payload in zip(names, payloads, strict=True):
-            f = family.get(name)
+        for name, payload, f in zip(names, payloads, families, strict=True):
             rec = None if f is None or scans[f] is None else builders[f](next(rows[f]), scans[f], recv_ns, taken)
             if rec is None:
                 out += decode(name, payload, recv_ns)

@@ -1,4 +1,4 @@
-"""Compiled JSON token readers over uint8 arrays, for the fast frame scanners (`fastbook`, `fasttrades`).
+"""Compiled JSON token readers over uint8 arrays, for the fast frame scanners (`fastbook`, `fasttrades`, `fasttickers`).
 
 Each reader accepts only the plain form of its token and returns -1 (or False) for anything else,
 so a scanner can hand the frame to the general decoder instead of guessing: strings without

@@ -80,7 +80,6 @@ def test_codec_uses_a_prepacked_body_only_while_its_key_matches() -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 65535, 65536])
 def test_put_array_head_forms(n: int) -> None:
-    assert _written(put_array_head, n) == msgpack.packb([None] * n)[:len(_written(put_array_head, n))]
     assert _written(put_array_head, n) + b"\xc0" * n == msgpack.packb([None] * n)
 
 
